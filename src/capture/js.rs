@@ -1,0 +1,235 @@
+//! The few raw Node-API reads capture needs, each of which swallows the JS exception it may
+//! raise. Capture runs inside the caller's `catch` block: a throwing getter or a hostile Proxy
+//! must cost us one value, never leave an exception pending that would surface as a throw from
+//! `trackError`.
+
+use napi::sys;
+use std::ffi::CString;
+use std::ptr;
+
+/// What `typeof` says, plus the distinctions capture cares about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Undefined,
+    Null,
+    Boolean,
+    Number,
+    String,
+    Symbol,
+    Object,
+    Function,
+    BigInt,
+    Other,
+}
+
+#[derive(Clone, Copy)]
+pub struct Js {
+    env: sys::napi_env,
+}
+
+pub type Val = sys::napi_value;
+
+impl Js {
+    pub fn new(env: sys::napi_env) -> Self {
+        Js { env }
+    }
+
+    /// Clears any pending exception. Called after every failed call, so the next call starts
+    /// clean and nothing escapes to the caller.
+    fn recover(&self) {
+        let mut pending = false;
+        unsafe {
+            if sys::napi_is_exception_pending(self.env, &mut pending) == sys::Status::napi_ok
+                && pending
+            {
+                let mut ignored = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(self.env, &mut ignored);
+            }
+        }
+    }
+
+    fn ok(&self, status: sys::napi_status) -> bool {
+        if status == sys::Status::napi_ok {
+            true
+        } else {
+            self.recover();
+            false
+        }
+    }
+
+    pub fn kind(&self, v: Val) -> Kind {
+        let mut t = 0;
+        if !self.ok(unsafe { sys::napi_typeof(self.env, v, &mut t) }) {
+            return Kind::Other;
+        }
+        match t {
+            sys::ValueType::napi_undefined => Kind::Undefined,
+            sys::ValueType::napi_null => Kind::Null,
+            sys::ValueType::napi_boolean => Kind::Boolean,
+            sys::ValueType::napi_number => Kind::Number,
+            sys::ValueType::napi_string => Kind::String,
+            sys::ValueType::napi_symbol => Kind::Symbol,
+            sys::ValueType::napi_object => Kind::Object,
+            sys::ValueType::napi_function => Kind::Function,
+            sys::ValueType::napi_bigint => Kind::BigInt,
+            _ => Kind::Other,
+        }
+    }
+
+    /// `obj[name]`, or `None` when the read throws (getter, Proxy trap).
+    pub fn get(&self, obj: Val, name: &'static std::ffi::CStr) -> Option<Val> {
+        let mut out = ptr::null_mut();
+        self.ok(unsafe { sys::napi_get_named_property(self.env, obj, name.as_ptr(), &mut out) })
+            .then_some(out)
+    }
+
+    pub fn get_key(&self, obj: Val, key: Val) -> Option<Val> {
+        let mut out = ptr::null_mut();
+        self.ok(unsafe { sys::napi_get_property(self.env, obj, key, &mut out) })
+            .then_some(out)
+    }
+
+    pub fn get_index(&self, arr: Val, i: u32) -> Option<Val> {
+        let mut out = ptr::null_mut();
+        self.ok(unsafe { sys::napi_get_element(self.env, arr, i, &mut out) })
+            .then_some(out)
+    }
+
+    /// Reads a string's UTF-8 bytes, at most `limit` of them, and says whether it cut. V8
+    /// writes whole characters only and replaces lone surrogates with U+FFFD, so the bytes are
+    /// valid UTF-8; a 2 MB message costs a length query, not a 2 MB copy.
+    pub fn string(&self, v: Val, limit: usize) -> Option<(String, bool)> {
+        let mut len = 0usize;
+        if !self.ok(unsafe {
+            sys::napi_get_value_string_utf8(self.env, v, ptr::null_mut(), 0, &mut len)
+        }) {
+            return None;
+        }
+        let take = len.min(limit);
+        let mut buf: Vec<u8> = Vec::with_capacity(take + 1);
+        let mut written = 0usize;
+        if !self.ok(unsafe {
+            sys::napi_get_value_string_utf8(
+                self.env,
+                v,
+                buf.as_mut_ptr().cast(),
+                take + 1,
+                &mut written,
+            )
+        }) {
+            return None;
+        }
+        unsafe { buf.set_len(written) };
+        let text = String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Some((text, written < len))
+    }
+
+    /// `String(v)` for primitives such as symbols and bigints that have no JSON form.
+    pub fn coerce_string(&self, v: Val, limit: usize) -> Option<String> {
+        if self.kind(v) == Kind::Symbol {
+            // String(symbol) is fine, but napi_coerce_to_string throws on symbols.
+            let desc = self.get(v, c"description")?;
+            return match self.kind(desc) {
+                Kind::String => self
+                    .string(desc, limit)
+                    .map(|(s, _)| format!("Symbol({s})")),
+                _ => Some("Symbol()".to_owned()),
+            };
+        }
+        let mut out = ptr::null_mut();
+        if !self.ok(unsafe { sys::napi_coerce_to_string(self.env, v, &mut out) }) {
+            return None;
+        }
+        self.string(out, limit).map(|(s, _)| s)
+    }
+
+    pub fn number(&self, v: Val) -> f64 {
+        let mut n = f64::NAN;
+        self.ok(unsafe { sys::napi_get_value_double(self.env, v, &mut n) });
+        n
+    }
+
+    pub fn boolean(&self, v: Val) -> bool {
+        let mut b = false;
+        self.ok(unsafe { sys::napi_get_value_bool(self.env, v, &mut b) });
+        b
+    }
+
+    fn test(
+        &self,
+        f: unsafe fn(sys::napi_env, Val, *mut bool) -> sys::napi_status,
+        v: Val,
+    ) -> bool {
+        let mut b = false;
+        self.ok(unsafe { f(self.env, v, &mut b) }) && b
+    }
+
+    pub fn is_error(&self, v: Val) -> bool {
+        self.test(sys::napi_is_error, v)
+    }
+
+    pub fn is_array(&self, v: Val) -> bool {
+        self.test(sys::napi_is_array, v)
+    }
+
+    pub fn is_typed_array(&self, v: Val) -> bool {
+        self.test(sys::napi_is_typedarray, v)
+    }
+
+    pub fn is_date(&self, v: Val) -> bool {
+        self.test(sys::napi_is_date, v)
+    }
+
+    pub fn date_ms(&self, v: Val) -> f64 {
+        let mut ms = f64::NAN;
+        self.ok(unsafe { sys::napi_get_date_value(self.env, v, &mut ms) });
+        ms
+    }
+
+    pub fn array_len(&self, v: Val) -> u32 {
+        let mut n = 0;
+        self.ok(unsafe { sys::napi_get_array_length(self.env, v, &mut n) });
+        n
+    }
+
+    pub fn same(&self, a: Val, b: Val) -> bool {
+        let mut eq = false;
+        self.ok(unsafe { sys::napi_strict_equals(self.env, a, b, &mut eq) }) && eq
+    }
+
+    /// Own enumerable string keys, as `Object.keys` gives them.
+    pub fn own_keys(&self, obj: Val) -> Option<Val> {
+        let mut out = ptr::null_mut();
+        self.ok(unsafe {
+            sys::napi_get_all_property_names(
+                self.env,
+                obj,
+                sys::KeyCollectionMode::own_only,
+                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+                sys::KeyConversion::numbers_to_strings,
+                &mut out,
+            )
+        })
+        .then_some(out)
+    }
+
+    /// The name of `v.constructor`, when it has a readable one.
+    pub fn constructor_name(&self, v: Val, limit: usize) -> Option<String> {
+        let ctor = self.get(v, c"constructor")?;
+        if self.kind(ctor) != Kind::Function {
+            return None;
+        }
+        let name = self.get(ctor, c"name")?;
+        (self.kind(name) == Kind::String)
+            .then(|| self.string(name, limit).map(|(s, _)| s))
+            .flatten()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Throws a `TypeError` on the JS side; the caller then returns a pending-exception error.
+    pub fn throw_type_error(&self, msg: &str) {
+        let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+        unsafe { sys::napi_throw_type_error(self.env, ptr::null(), msg.as_ptr()) };
+    }
+}

@@ -1,0 +1,181 @@
+//! Stage 1, on the calling thread: copy what the thrown value says into Rust values and
+//! nothing more. Parsing, scrubbing and encoding wait for the worker.
+
+mod js;
+mod snapshot;
+
+pub use js::Js;
+use js::{Kind, Val};
+use serde_json::{Map, Value};
+use snapshot::Limits;
+
+/// Longest exception message kept, in UTF-8 bytes (Relay trims longer values anyway).
+const MESSAGE_BYTES: usize = 8 * 1024;
+/// Longest stack string kept. Generous because a huge message is repeated in the stack's
+/// header and the frames come after it.
+const STACK_BYTES: usize = 4 * 1024 * 1024;
+/// Most exceptions kept from one thrown value: the error, its causes and aggregate members.
+const MAX_LINKED: usize = 10;
+/// Properties that are the exception itself or its links, not extra data.
+const NOT_PROPS: &[&str] = &["name", "message", "stack", "cause", "errors"];
+
+/// One exception as thrown: the error itself or one it links to.
+#[derive(Debug, Default, Clone)]
+pub struct Thrown {
+    /// Exception type: the error's `name` (or constructor name for an unnamed subclass).
+    pub ty: String,
+    pub message: String,
+    /// `err.stack` as V8 printed it.
+    pub stack: Option<String>,
+    /// The error's own enumerable properties (`code`, `status`, …).
+    pub props: Map<String, Value>,
+    /// False when a non-Error value was thrown (a string, a plain object, null …).
+    pub is_error: bool,
+    /// How this exception hangs off its parent: `"cause"` or `"errors[i]"`.
+    pub link: Option<(usize, String)>,
+}
+
+/// Everything the worker needs about one `trackError` call.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// The thrown value first, then what it links to, parents before children.
+    pub exceptions: Vec<Thrown>,
+    pub context: Option<Value>,
+    pub scope: Option<Value>,
+}
+
+pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) -> Captured {
+    Captured {
+        exceptions: exceptions(js, error),
+        context: context.map(|c| snapshot::snapshot(js, c, Limits::CONTEXT)),
+        scope: scope.map(|s| snapshot::snapshot(js, s, Limits::CONTEXT)),
+    }
+}
+
+/// Snapshots any JS value into JSON with the context limits (used for options too).
+pub fn to_json(js: &Js, v: Val) -> Value {
+    snapshot::snapshot(js, v, Limits::CONTEXT)
+}
+
+fn exceptions(js: &Js, error: Val) -> Vec<Thrown> {
+    let mut out = Vec::with_capacity(1);
+    let mut seen: Vec<Val> = Vec::new();
+    let mut todo: Vec<(Val, Option<(usize, String)>)> = vec![(error, None)];
+    while let Some((value, link)) = todo.pop() {
+        if out.len() >= MAX_LINKED {
+            break;
+        }
+        let is_object = matches!(js.kind(value), Kind::Object | Kind::Function);
+        if is_object && seen.iter().any(|s| js.same(*s, value)) {
+            continue;
+        }
+        let index = out.len();
+        let mut thrown = if is_object {
+            seen.push(value);
+            let links = links(js, value, index);
+            // Reverse so the first link is popped (and numbered) first.
+            todo.extend(links.into_iter().rev());
+            object(js, value)
+        } else {
+            primitive(js, value)
+        };
+        thrown.link = link;
+        out.push(thrown);
+    }
+    out
+}
+
+fn links(js: &Js, value: Val, index: usize) -> Vec<(Val, Option<(usize, String)>)> {
+    let mut links = Vec::new();
+    if let Some(cause) = js
+        .get(value, c"cause")
+        .filter(|c| js.kind(*c) != Kind::Undefined)
+    {
+        links.push((cause, Some((index, "cause".to_owned()))));
+    }
+    if let Some(errors) = js.get(value, c"errors").filter(|e| js.is_array(*e)) {
+        let n = js.array_len(errors).min(MAX_LINKED as u32);
+        for i in 0..n {
+            if let Some(member) = js.get_index(errors, i) {
+                links.push((member, Some((index, format!("errors[{i}]")))));
+            }
+        }
+    }
+    links
+}
+
+fn read_string(js: &Js, obj: Val, name: &'static std::ffi::CStr, limit: usize) -> Option<String> {
+    let v = js.get(obj, name)?;
+    if js.kind(v) != Kind::String {
+        return None;
+    }
+    js.string(v, limit).map(|(mut s, cut)| {
+        if cut {
+            s.push('…');
+        }
+        s
+    })
+}
+
+fn object(js: &Js, value: Val) -> Thrown {
+    let is_error = js.is_error(value);
+    let props = snapshot::own_properties(js, value, Limits::CONTEXT, NOT_PROPS);
+    let name = read_string(js, value, c"name", 256);
+    let ctor = || js.constructor_name(value, 256);
+    // `class NotFound extends Error {}` keeps name "Error"; its constructor says more.
+    let ty = match name {
+        Some(n) if n != "Error" && !n.is_empty() => n,
+        _ => ctor()
+            .filter(|c| is_error || c != "Object")
+            .unwrap_or_else(|| "Error".to_owned()),
+    };
+    let message = read_string(js, value, c"message", MESSAGE_BYTES).unwrap_or_else(|| {
+        if is_error {
+            String::new()
+        } else {
+            let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+            format!(
+                "Object captured as exception with keys: {}",
+                keys.join(", ")
+            )
+        }
+    });
+    let stack = js.get(value, c"stack").and_then(|s| match js.kind(s) {
+        Kind::String => js.string(s, STACK_BYTES).map(|(s, _)| s),
+        _ => None,
+    });
+    Thrown {
+        ty,
+        message,
+        stack,
+        props,
+        is_error,
+        link: None,
+    }
+}
+
+fn primitive(js: &Js, value: Val) -> Thrown {
+    let text = match js.kind(value) {
+        Kind::Undefined => "undefined".to_owned(),
+        Kind::Null => "null".to_owned(),
+        Kind::String => js
+            .string(value, MESSAGE_BYTES)
+            .map(|(mut s, cut)| {
+                if cut {
+                    s.push('…');
+                }
+                s
+            })
+            .unwrap_or_default(),
+        _ => js.coerce_string(value, MESSAGE_BYTES).unwrap_or_default(),
+    };
+    let message = match js.kind(value) {
+        Kind::String => text,
+        _ => format!("Non-Error exception captured with value: {text}"),
+    };
+    Thrown {
+        ty: "Error".to_owned(),
+        message,
+        ..Thrown::default()
+    }
+}

@@ -1,0 +1,179 @@
+//! Stage 3c, on the worker: assemble the Sentry event from what was captured, the parsed
+//! frames and the scope, in the protocol's own types (`sentry-types`).
+
+use crate::capture::{Captured, Thrown};
+use crate::options::Config;
+use crate::{scope, stack};
+use sentry_types::protocol::v7::{
+    ClientSdkInfo, Context, Event, Exception, Level, Map, Mechanism, OsContext, RuntimeContext,
+    Stacktrace, Values,
+};
+use sentry_types::Uuid;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+pub const SDK_NAME: &str = "calmony.error-tracker";
+
+/// Facts about this process that every event carries, read once at init.
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    pub node_version: Option<String>,
+    pub os_name: String,
+    pub os_version: Option<String>,
+}
+
+impl Host {
+    pub fn detect(node_version: Option<String>) -> Host {
+        let os_name = match std::env::consts::OS {
+            "linux" => "Linux",
+            "macos" => "macOS",
+            "windows" => "Windows",
+            other => other,
+        };
+        Host {
+            node_version,
+            os_name: os_name.to_owned(),
+            os_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .ok()
+                .map(|s| s.trim().to_owned()),
+        }
+    }
+}
+
+/// What the calling thread stamped on the event, and the setup it was captured under.
+pub struct Origin<'a> {
+    pub event_id: Uuid,
+    pub timestamp: SystemTime,
+    pub config: &'a Config,
+    pub host: &'a Host,
+}
+
+pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
+    let scope = scope::parse(captured.scope.as_ref());
+    let config = origin.config;
+    let mut event = Event {
+        event_id: origin.event_id,
+        timestamp: origin.timestamp,
+        level: scope.level.unwrap_or(Level::Error),
+        platform: Cow::Borrowed("node"),
+        release: config.release.clone().map(Cow::Owned),
+        environment: Some(Cow::Owned(config.environment.clone())),
+        server_name: config.server_name.clone().map(Cow::Owned),
+        sdk: Some(Cow::Owned(ClientSdkInfo {
+            name: SDK_NAME.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            integrations: Vec::new(),
+            packages: Vec::new(),
+        })),
+        exception: Values {
+            values: exceptions(&captured.exceptions),
+        },
+        user: scope.user,
+        request: scope.request,
+        tags: scope.tags,
+        breadcrumbs: Values {
+            values: scope.breadcrumbs,
+        },
+        extra: extra(captured),
+        contexts: contexts(captured, origin.host),
+        ..Event::default()
+    };
+    if let Some(fingerprint) = scope.fingerprint {
+        event.fingerprint = Cow::Owned(fingerprint.into_iter().map(Cow::Owned).collect());
+    }
+    event
+}
+
+/// Sentry lists chained exceptions oldest first: the deepest cause first, the thrown error last.
+fn exceptions(thrown: &[Thrown]) -> Vec<Exception> {
+    thrown
+        .iter()
+        .rev()
+        .map(|t| Exception {
+            ty: t.ty.clone(),
+            value: Some(t.message.clone()).filter(|m| !m.is_empty()),
+            stacktrace: t.stack.as_deref().map(stack::parse).and_then(|frames| {
+                (!frames.is_empty()).then(|| Stacktrace {
+                    frames,
+                    ..Stacktrace::default()
+                })
+            }),
+            mechanism: Some(mechanism(t)),
+            ..Exception::default()
+        })
+        .collect()
+}
+
+fn mechanism(t: &Thrown) -> Mechanism {
+    let mut data = Map::new();
+    let ty = match &t.link {
+        None => "generic",
+        Some((_, source)) => {
+            data.insert("source".to_owned(), Value::from(source.as_str()));
+            "chained"
+        }
+    };
+    Mechanism {
+        ty: ty.to_owned(),
+        handled: Some(true),
+        synthetic: (!t.is_error).then_some(true),
+        data,
+        ..Mechanism::default()
+    }
+}
+
+fn extra(captured: &Captured) -> Map<String, Value> {
+    let mut extra = match &captured.context {
+        Some(Value::Object(map)) => map.clone().into_iter().collect(),
+        Some(other) => Map::from([("context".to_owned(), other.clone())]),
+        None => Map::new(),
+    };
+    // A thrown non-Error (a plain object) is itself the data worth seeing.
+    if let Some(thrown) = captured
+        .exceptions
+        .first()
+        .filter(|t| !t.is_error && !t.props.is_empty())
+    {
+        extra.insert(
+            "__serialized__".to_owned(),
+            Value::Object(thrown.props.clone()),
+        );
+    }
+    extra
+}
+
+fn contexts(captured: &Captured, host: &Host) -> Map<String, Context> {
+    let mut contexts = Map::new();
+    contexts.insert(
+        "runtime".to_owned(),
+        Context::Runtime(Box::new(RuntimeContext {
+            name: Some("node".to_owned()),
+            version: host.node_version.clone(),
+            ..RuntimeContext::default()
+        })),
+    );
+    contexts.insert(
+        "os".to_owned(),
+        Context::Os(Box::new(OsContext {
+            name: Some(host.os_name.clone()),
+            kernel_version: host.os_version.clone(),
+            ..OsContext::default()
+        })),
+    );
+    // An error's own properties (`code`, `status` …) under its type name, as Sentry's
+    // ExtraErrorData integration does.
+    for t in captured
+        .exceptions
+        .iter()
+        .filter(|t| t.is_error && !t.props.is_empty())
+    {
+        let key = if contexts.contains_key(&t.ty) {
+            format!("{} ({})", t.ty, contexts.len())
+        } else {
+            t.ty.clone()
+        };
+        contexts.insert(key, Context::Other(t.props.clone().into_iter().collect()));
+    }
+    contexts
+}

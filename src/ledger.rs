@@ -1,0 +1,151 @@
+//! The account of every captured event: counters for `stats()`, and which events have settled
+//! (reached every sink, or failed for good) so `flush` knows when everything captured before
+//! it is done. Sinks write here from their own threads; the calling thread only bumps a
+//! counter.
+
+use parking_lot::{Condvar, Mutex};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Instant;
+
+/// Where an event can be delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkKind {
+    Sentry,
+    Legacy,
+    Outbox,
+}
+
+impl SinkKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkKind::Sentry => "sentry",
+            SinkKind::Legacy => "legacy",
+            SinkKind::Outbox => "outbox",
+        }
+    }
+}
+
+pub struct Ledger {
+    pub captured: AtomicU64,
+    pub dropped: AtomicU64,
+    pub retrying: AtomicU64,
+    pub failed: AtomicU64,
+    delivered: [AtomicU64; 3],
+    settled_count: AtomicU64,
+    /// Callers waiting in `flush`: sinks that batch send at once while it is non-zero.
+    flushing: AtomicUsize,
+    settled: Mutex<Watermark>,
+    changed: Condvar,
+}
+
+/// Every sequence number below `below` has settled; `above` holds settled ones past a gap.
+struct Watermark {
+    below: u64,
+    above: BTreeSet<u64>,
+}
+
+pub static LEDGER: Ledger = Ledger::new();
+
+impl Ledger {
+    const fn new() -> Self {
+        Ledger {
+            captured: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            retrying: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            delivered: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            settled_count: AtomicU64::new(0),
+            flushing: AtomicUsize::new(0),
+            settled: Mutex::new(Watermark {
+                below: 0,
+                above: BTreeSet::new(),
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub fn delivered(&self, sink: SinkKind) -> u64 {
+        self.delivered[sink as usize].load(Relaxed)
+    }
+
+    pub fn record_delivered(&self, sink: SinkKind) {
+        self.delivered[sink as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Events captured but not yet settled everywhere.
+    pub fn queued(&self) -> u64 {
+        self.captured
+            .load(Relaxed)
+            .saturating_sub(self.settled_count.load(Relaxed))
+    }
+
+    /// Marks event `seq` done with every sink.
+    pub fn settle(&self, seq: u64) {
+        self.settled_count.fetch_add(1, Relaxed);
+        let mut w = self.settled.lock();
+        if seq == w.below {
+            w.below += 1;
+            loop {
+                let next = w.below;
+                if !w.above.remove(&next) {
+                    break;
+                }
+                w.below += 1;
+            }
+            self.changed.notify_all();
+        } else if seq > w.below {
+            w.above.insert(seq);
+        }
+    }
+
+    /// Waits until every event numbered below `target` has settled, or `deadline` passes.
+    pub fn wait_settled(&self, target: u64, deadline: Instant) -> bool {
+        self.flushing.fetch_add(1, Relaxed);
+        let mut w = self.settled.lock();
+        let done = loop {
+            if w.below >= target {
+                break true;
+            }
+            if self.changed.wait_until(&mut w, deadline).timed_out() {
+                break w.below >= target;
+            }
+        };
+        drop(w);
+        self.flushing.fetch_sub(1, Relaxed);
+        done
+    }
+
+    pub fn is_flushing(&self) -> bool {
+        self.flushing.load(Relaxed) > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn watermark_waits_for_gaps() {
+        let ledger = Ledger::new();
+        ledger.settle(1);
+        ledger.settle(2);
+        let soon = || Instant::now() + Duration::from_millis(20);
+        assert!(!ledger.wait_settled(1, soon()), "0 is still open");
+        ledger.settle(0);
+        assert!(ledger.wait_settled(3, soon()));
+        assert!(!ledger.wait_settled(4, soon()));
+    }
+
+    #[test]
+    fn waiter_wakes_when_another_thread_settles() {
+        static L: Ledger = Ledger::new();
+        let t = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            L.settle(0);
+        });
+        assert!(L.wait_settled(1, Instant::now() + Duration::from_secs(10)));
+        t.join().unwrap();
+    }
+}

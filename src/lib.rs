@@ -1,0 +1,201 @@
+//! The JS surface: thin `#[napi]` functions that convert arguments and hand off. The pipeline
+//! they feed reads top to bottom: `capture` → `pipeline` → `worker` (`stack`, `event`,
+//! `fingerprint`) → `sinks`.
+
+mod capture;
+mod event;
+mod fingerprint;
+mod ledger;
+mod log;
+mod options;
+mod pipeline;
+mod scope;
+mod sinks;
+mod stack;
+mod worker;
+
+use capture::Js;
+use ledger::{SinkKind, LEDGER};
+use napi::bindgen_prelude::*;
+use napi::{Env, JsValue, Task, Unknown};
+use napi_derive::napi;
+use options::Config;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+pub use options::Options;
+pub use scope::Scope;
+
+/// Configures the tracker. Options not given fall back to environment variables (see
+/// `Options`). Calling it again reconfigures for errors captured afterwards; errors already
+/// queued are still delivered where they were headed.
+///
+/// @throws {TypeError} when an option (or the environment variable behind it) is malformed;
+/// the message names it.
+#[napi(ts_args_type = "options?: Options")]
+pub fn init(env: Env, options: Option<Unknown>) -> Result<()> {
+    let js = Js::new(env.raw());
+    let options = options.map_or(serde_json::Value::Null, |o| {
+        capture::to_json(&js, o.value().value)
+    });
+    match Config::resolve(&options, env_var) {
+        Ok(config) => {
+            pipeline::configure(config, host(&env));
+            Ok(())
+        }
+        Err(e) => {
+            js.throw_type_error(&e.to_string());
+            Err(Error::from_status(Status::PendingException))
+        }
+    }
+}
+
+/// Captures an error and returns its event id (32 lowercase hex characters), which you can
+/// show the user or log to find the event in Sentry. Only copies the error here; parsing,
+/// scrubbing and delivery happen on a background thread. Never throws.
+///
+/// @param error anything that can be thrown: an `Error` (with `cause` chains and
+///   `AggregateError`s), a string, a plain object, `null`…
+/// @param context extra data about the error, sent as the event's `extra`.
+/// @param scope user, tags, level, fingerprint, request and breadcrumbs, in Sentry's shapes.
+#[napi(
+    ts_args_type = "error: unknown, context?: Record<string, unknown> | null, scope?: Scope | null"
+)]
+pub fn track_error(
+    env: Env,
+    error: Unknown,
+    context: Option<Unknown>,
+    scope: Option<Unknown>,
+) -> String {
+    let js = Js::new(env.raw());
+    let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
+        let setup = pipeline::current()
+            .unwrap_or_else(|| pipeline::configure(Config::from_env_lenient(env_var), host(&env)));
+        let (event_id, keep) = pipeline::admit(&setup);
+        if keep {
+            let captured = capture::capture(
+                &js,
+                error.value().value,
+                context.map(|c| c.value().value),
+                scope.map(|s| s.value().value),
+            );
+            pipeline::submit(event_id, captured, setup);
+        }
+        event_id
+    }));
+    match tracked {
+        Ok(event_id) => event_id.simple().to_string(),
+        Err(_) => {
+            LEDGER.failed.fetch_add(1, Relaxed);
+            sentry_types::Uuid::nil().simple().to_string()
+        }
+    }
+}
+
+/// Resolves `true` once every error captured before the call has reached every configured
+/// sink (or failed there for good), `false` if `timeoutMs` (default 2000) passes first. The
+/// event loop stays free while it waits.
+#[napi(ts_return_type = "Promise<boolean>")]
+pub fn flush(timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+    AsyncTask::new(Wait {
+        timeout: timeout(timeout_ms),
+        close: false,
+    })
+}
+
+/// Flushes like `flush`, then stops the tracker's senders. The tracker never keeps Node
+/// alive, so the process exits by itself afterwards. A later `trackError` starts afresh
+/// from the environment.
+#[napi(ts_return_type = "Promise<boolean>")]
+pub fn close(timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+    AsyncTask::new(Wait {
+        timeout: timeout(timeout_ms),
+        close: true,
+    })
+}
+
+/// Counters since the process started.
+#[napi(object)]
+pub struct Stats {
+    /// Errors accepted by `trackError` (after sampling).
+    pub captured: i64,
+    /// Errors delivered, per sink.
+    pub delivered: Delivered,
+    /// Errors captured but not yet delivered everywhere.
+    pub queued: i64,
+    /// Errors waiting to be sent again after a failed attempt.
+    pub retrying: i64,
+    /// Errors a sink refused for good (counted once per sink), also logged to stderr.
+    pub failed: i64,
+    /// Errors left out by `sampleRate`.
+    pub dropped: i64,
+}
+
+#[napi(object)]
+pub struct Delivered {
+    pub sentry: i64,
+    pub legacy: i64,
+    /// Written to the outbox file because no sink was configured.
+    pub outbox: i64,
+}
+
+#[napi]
+pub fn stats() -> Stats {
+    let n = |v: u64| v as i64;
+    Stats {
+        captured: n(LEDGER.captured.load(Relaxed)),
+        delivered: Delivered {
+            sentry: n(LEDGER.delivered(SinkKind::Sentry)),
+            legacy: n(LEDGER.delivered(SinkKind::Legacy)),
+            outbox: n(LEDGER.delivered(SinkKind::Outbox)),
+        },
+        queued: n(LEDGER.queued()),
+        retrying: n(LEDGER.retrying.load(Relaxed)),
+        failed: n(LEDGER.failed.load(Relaxed)),
+        dropped: n(LEDGER.dropped.load(Relaxed)),
+    }
+}
+
+pub struct Wait {
+    timeout: Duration,
+    close: bool,
+}
+
+impl Task for Wait {
+    type Output = bool;
+    type JsValue = bool;
+
+    fn compute(&mut self) -> Result<bool> {
+        Ok(if self.close {
+            pipeline::close(self.timeout)
+        } else {
+            pipeline::flush(self.timeout)
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, done: bool) -> Result<bool> {
+        Ok(done)
+    }
+}
+
+fn timeout(ms: Option<u32>) -> Duration {
+    Duration::from_millis(u64::from(ms.unwrap_or(2000)))
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn host(env: &Env) -> event::Host {
+    let mut version: *const napi::sys::napi_node_version = std::ptr::null();
+    let node = unsafe {
+        (napi::sys::napi_get_node_version(env.raw(), &mut version) == napi::sys::Status::napi_ok
+            && !version.is_null())
+        .then(|| {
+            let v = &*version;
+            format!("v{}.{}.{}", v.major, v.minor, v.patch)
+        })
+    };
+    event::Host::detect(node)
+}

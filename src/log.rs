@@ -1,0 +1,22 @@
+//! Debug logging to stderr, off unless `debug` is set. One prefix, so the lines are easy to
+//! grep out of a server's log.
+
+use std::fmt::Arguments;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static DEBUG: AtomicBool = AtomicBool::new(false);
+
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, Ordering::Relaxed);
+}
+
+pub fn debug(args: Arguments<'_>) {
+    if DEBUG.load(Ordering::Relaxed) {
+        eprintln!("[error-tracker] {args}");
+    }
+}
+
+/// Always printed: something the user must know about (a sink missing, a bad variable).
+pub fn warn(args: Arguments<'_>) {
+    eprintln!("[error-tracker] warning: {args}");
+}

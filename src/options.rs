@@ -1,0 +1,400 @@
+//! What the user sets: the `Options` object `init` takes (its doc comments are what editors
+//! show), each option's environment fallback, and validation that names the bad field.
+
+use napi_derive::napi;
+use sentry_types::protocol::v7::Url;
+use sentry_types::Dsn;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Options for `init`. Every field is optional; the environment variable in brackets is read
+/// when the field is absent.
+#[napi(object)]
+pub struct Options {
+    /// Sentry DSN, e.g. `https://<key>@o0.ingest.sentry.io/<project>` [SENTRY_DSN].
+    /// Without it (and without `legacyEndpoint`) events are kept in an outbox file under `dataDir`.
+    pub dsn: Option<String>,
+    /// Release this code belongs to, e.g. `my-app@1.4.2` or a commit SHA [SENTRY_RELEASE].
+    pub release: Option<String>,
+    /// Deployment environment [SENTRY_ENVIRONMENT, then NODE_ENV, then `"production"`].
+    pub environment: Option<String>,
+    /// Name of this server or instance [the host name].
+    pub server_name: Option<String>,
+    /// Share of errors to send, from 0 to 1 (default 1: all). Dropped ones are counted in
+    /// `stats().dropped`.
+    pub sample_rate: Option<f64>,
+    /// URL of the legacy capture-error endpoint, which receives JSON batches [CAPTURE_ERROR_URL].
+    pub legacy_endpoint: Option<String>,
+    /// Bearer token sent to the legacy endpoint [CAPTURE_ERROR_TOKEN].
+    pub legacy_token: Option<String>,
+    /// Request budget of the legacy endpoint (default 5). Each request carries every waiting
+    /// error, so nothing is dropped when errors outnumber requests.
+    pub legacy_max_requests_per_minute: Option<u32>,
+    /// Folder for files the tracker keeps [ERROR_TRACKER_DIR, default `.error-tracker` in the
+    /// working directory].
+    pub data_dir: Option<String>,
+    /// Log what the tracker does to stderr [ERROR_TRACKER_DEBUG=1].
+    pub debug: Option<bool>,
+}
+
+/// Options after defaults, environment fallbacks and validation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dsn: Option<Dsn>,
+    pub release: Option<String>,
+    pub environment: String,
+    pub server_name: Option<String>,
+    pub sample_rate: f64,
+    pub legacy_endpoint: Option<Url>,
+    pub legacy_token: Option<String>,
+    pub legacy_max_requests_per_minute: u32,
+    pub data_dir: PathBuf,
+    pub debug: bool,
+}
+
+/// A bad option, named the way the user wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "error-tracker: invalid option `{}`: {}",
+            self.field, self.message
+        )
+    }
+}
+
+/// Each option: its JS name and its environment fallbacks, in order.
+const FIELDS: &[(&str, &[&str])] = &[
+    ("dsn", &["SENTRY_DSN"]),
+    ("release", &["SENTRY_RELEASE"]),
+    ("environment", &["SENTRY_ENVIRONMENT", "NODE_ENV"]),
+    ("serverName", &[]),
+    ("sampleRate", &[]),
+    ("legacyEndpoint", &["CAPTURE_ERROR_URL"]),
+    ("legacyToken", &["CAPTURE_ERROR_TOKEN"]),
+    ("legacyMaxRequestsPerMinute", &[]),
+    ("dataDir", &["ERROR_TRACKER_DIR"]),
+    ("debug", &["ERROR_TRACKER_DEBUG"]),
+];
+
+/// Where a value came from, so an error can say "from SENTRY_DSN".
+enum Source<'a> {
+    Option(&'a Value),
+    Env(&'static str, String),
+}
+
+struct Reader<'a, E> {
+    options: &'a Map<String, Value>,
+    env: E,
+    ignore: &'a [&'static str],
+}
+
+impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
+    fn source(&self, field: &'static str) -> Option<Source<'_>> {
+        if self.ignore.contains(&field) {
+            return None;
+        }
+        match self.options.get(field) {
+            Some(Value::Null) | Some(Value::String(_)) if is_blank(self.options.get(field)) => None,
+            Some(v) => Some(Source::Option(v)),
+            None => {
+                let vars = FIELDS
+                    .iter()
+                    .find(|(f, _)| *f == field)
+                    .map_or(&[][..], |f| f.1);
+                vars.iter().find_map(|var| {
+                    (self.env)(var)
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| Source::Env(var, v))
+                })
+            }
+        }
+    }
+
+    fn string(&self, field: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.source(field) {
+            None => Ok(None),
+            Some(Source::Env(_, v)) => Ok(Some(v)),
+            Some(Source::Option(Value::String(s))) => Ok(Some(s.clone())),
+            Some(Source::Option(v)) => {
+                Err(bad(field, format!("expected a string, got {}", kind(v))))
+            }
+        }
+    }
+
+    /// A string option parsed by `parse`, with errors that say where the value came from.
+    fn parsed<T>(
+        &self,
+        field: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let from = match self.source(field) {
+            Some(Source::Env(var, _)) => format!(" (from {var})"),
+            _ => String::new(),
+        };
+        match self.string(field)? {
+            None => Ok(None),
+            Some(s) => parse(s.trim())
+                .map(Some)
+                .map_err(|e| bad(field, format!("{e}{from}"))),
+        }
+    }
+
+    fn number(&self, field: &'static str) -> Result<Option<f64>, ConfigError> {
+        match self.source(field) {
+            None => Ok(None),
+            Some(Source::Option(Value::Number(n))) => Ok(n.as_f64()),
+            Some(Source::Option(v)) => {
+                Err(bad(field, format!("expected a number, got {}", kind(v))))
+            }
+            Some(Source::Env(var, v)) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| bad(field, format!("expected a number (from {var})"))),
+        }
+    }
+
+    fn boolean(&self, field: &'static str) -> Result<Option<bool>, ConfigError> {
+        match self.source(field) {
+            None => Ok(None),
+            Some(Source::Option(Value::Bool(b))) => Ok(Some(*b)),
+            Some(Source::Option(v)) => {
+                Err(bad(field, format!("expected a boolean, got {}", kind(v))))
+            }
+            Some(Source::Env(_, v)) => Ok(Some(matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            ))),
+        }
+    }
+}
+
+impl Config {
+    /// Resolves `options` (the JS object `init` got, or null) against `env`.
+    pub fn resolve(
+        options: &Value,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Self::resolve_ignoring(options, env, &[])
+    }
+
+    /// Like `resolve`, but treats the fields in `ignore` as unset: the zero-config path uses it
+    /// to carry on without a malformed environment variable rather than fail a `trackError`.
+    pub fn resolve_ignoring(
+        options: &Value,
+        env: impl Fn(&str) -> Option<String>,
+        ignore: &[&'static str],
+    ) -> Result<Config, ConfigError> {
+        let empty = Map::new();
+        let options = match options {
+            Value::Object(map) => map,
+            Value::Null => &empty,
+            v if v.as_str() == Some("[undefined]") => &empty,
+            v => {
+                return Err(bad(
+                    "options",
+                    format!("expected an object, got {}", kind(v)),
+                ))
+            }
+        };
+        if let Some(unknown) = options.keys().find(|k| !FIELDS.iter().any(|(f, _)| f == k)) {
+            let known: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+            return Err(ConfigError {
+                field: "options",
+                message: format!("unknown option `{unknown}` (known: {})", known.join(", ")),
+            });
+        }
+        let r = Reader {
+            options,
+            env,
+            ignore,
+        };
+
+        let sample_rate = r.number("sampleRate")?.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&sample_rate) {
+            return Err(bad(
+                "sampleRate",
+                format!("must be between 0 and 1, got {sample_rate}"),
+            ));
+        }
+        let budget = r.number("legacyMaxRequestsPerMinute")?.unwrap_or(5.0);
+        if budget < 1.0 || budget.fract() != 0.0 || budget > u32::MAX as f64 {
+            return Err(bad(
+                "legacyMaxRequestsPerMinute",
+                format!("must be a whole number of at least 1, got {budget}"),
+            ));
+        }
+        let data_dir = match r.string("dataDir")? {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::current_dir()
+                .unwrap_or_else(|_| PathBuf::from("."))
+                .join(".error-tracker"),
+        };
+
+        Ok(Config {
+            dsn: r.parsed("dsn", |s| {
+                Dsn::from_str(s).map_err(|e| format!("not a valid Sentry DSN ({e})"))
+            })?,
+            release: r.string("release")?,
+            environment: r
+                .string("environment")?
+                .unwrap_or_else(|| "production".to_owned()),
+            server_name: r
+                .string("serverName")?
+                .or_else(|| gethostname::gethostname().into_string().ok()),
+            sample_rate,
+            legacy_endpoint: r.parsed("legacyEndpoint", |s| {
+                let url = Url::parse(s).map_err(|e| format!("not a valid URL ({e})"))?;
+                match url.scheme() {
+                    "http" | "https" => Ok(url),
+                    other => Err(format!("must be an http or https URL, not {other}:")),
+                }
+            })?,
+            legacy_token: r.string("legacyToken")?,
+            legacy_max_requests_per_minute: budget as u32,
+            data_dir,
+            debug: r.boolean("debug")?.unwrap_or(false),
+        })
+    }
+
+    /// Resolves from the environment alone, skipping any variable that does not parse (and
+    /// saying so on stderr): the first `trackError` without `init` must not fail.
+    pub fn from_env_lenient(env: impl Fn(&str) -> Option<String> + Copy) -> Config {
+        let mut ignore: Vec<&'static str> = Vec::new();
+        loop {
+            match Self::resolve_ignoring(&Value::Null, env, &ignore) {
+                Ok(config) => return config,
+                Err(e) => {
+                    eprintln!("{e}; ignoring it");
+                    ignore.push(e.field);
+                }
+            }
+        }
+    }
+}
+
+fn is_blank(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty() || s == "[undefined]",
+        _ => false,
+    }
+}
+
+fn bad(field: &'static str, message: String) -> ConfigError {
+    ConfigError { field, message }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> + Copy {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn options_win_over_environment() {
+        let c = Config::resolve(
+            &json!({ "release": "a@1", "environment": "staging" }),
+            env(&[("SENTRY_RELEASE", "b@2"), ("NODE_ENV", "development")]),
+        )
+        .unwrap();
+        assert_eq!(c.release.as_deref(), Some("a@1"));
+        assert_eq!(c.environment, "staging");
+    }
+
+    #[test]
+    fn environment_falls_back_in_order() {
+        let c = Config::resolve(&Value::Null, env(&[("NODE_ENV", "development")])).unwrap();
+        assert_eq!(c.environment, "development");
+        let c = Config::resolve(
+            &Value::Null,
+            env(&[("NODE_ENV", "development"), ("SENTRY_ENVIRONMENT", "qa")]),
+        )
+        .unwrap();
+        assert_eq!(c.environment, "qa");
+        let c = Config::resolve(&Value::Null, env(&[])).unwrap();
+        assert_eq!(c.environment, "production");
+        assert_eq!(c.sample_rate, 1.0);
+        assert_eq!(c.legacy_max_requests_per_minute, 5);
+        assert!(c.dsn.is_none() && c.legacy_endpoint.is_none());
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            (json!({ "dsn": "not a dsn" }), "dsn"),
+            (json!({ "dsn": 42 }), "dsn"),
+            (json!({ "sampleRate": 1.5 }), "sampleRate"),
+            (json!({ "sampleRate": "all" }), "sampleRate"),
+            (json!({ "legacyEndpoint": "ftp://x/y" }), "legacyEndpoint"),
+            (
+                json!({ "legacyMaxRequestsPerMinute": 0 }),
+                "legacyMaxRequestsPerMinute",
+            ),
+            (
+                json!({ "legacyMaxRequestsPerMinute": 2.5 }),
+                "legacyMaxRequestsPerMinute",
+            ),
+            (json!({ "debug": "yes" }), "debug"),
+            (json!({ "sampelRate": 1 }), "options"),
+            (json!("dsn"), "options"),
+        ];
+        for (options, field) in cases {
+            let err = Config::resolve(&options, env(&[])).unwrap_err();
+            assert_eq!(err.field, field, "{options}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_environment_variable_is_named_with_its_source() {
+        let err = Config::resolve(&Value::Null, env(&[("SENTRY_DSN", "nope")])).unwrap_err();
+        assert_eq!(err.field, "dsn");
+        assert!(err.to_string().contains("SENTRY_DSN"), "{err}");
+        let lenient = Config::from_env_lenient(env(&[
+            ("SENTRY_DSN", "nope"),
+            ("CAPTURE_ERROR_URL", "http://127.0.0.1:9/capture"),
+        ]));
+        assert!(lenient.dsn.is_none());
+        assert!(lenient.legacy_endpoint.is_some());
+    }
+
+    #[test]
+    fn dsn_parses() {
+        let c =
+            Config::resolve(&json!({ "dsn": "http://abc@127.0.0.1:9000/42" }), env(&[])).unwrap();
+        let dsn = c.dsn.unwrap();
+        assert_eq!(dsn.public_key(), "abc");
+        assert_eq!(dsn.project_id().to_string(), "42");
+    }
+}

@@ -1,0 +1,125 @@
+//! The `scope` argument of `trackError`: its TypeScript shape (Sentry's), and how the worker
+//! reads the snapshot of it into the protocol's types. A field of the wrong shape is skipped
+//! with a debug note, never fatal: the error itself matters more than its decoration.
+
+use crate::log;
+use napi_derive::napi;
+use sentry_types::protocol::v7::{Breadcrumb, Level, Map, Request, User};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::str::FromStr;
+
+/// Per-error data in Sentry's shapes, the second half of what `Sentry.withScope` would set.
+#[napi(object)]
+pub struct Scope {
+    /// The affected user. `id` is what counts users; keep other fields out of it.
+    #[napi(
+        ts_type = "{ id?: string | number; email?: string; username?: string; ip_address?: string; [key: string]: unknown }"
+    )]
+    pub user: Option<serde_json::Value>,
+    /// Searchable key/value pairs.
+    #[napi(ts_type = "Record<string, string | number | boolean>")]
+    pub tags: Option<serde_json::Value>,
+    /// Severity (default `"error"`).
+    #[napi(ts_type = "'fatal' | 'error' | 'warning' | 'log' | 'info' | 'debug'")]
+    pub level: Option<String>,
+    /// Overrides grouping: events with the same fingerprint are one issue.
+    pub fingerprint: Option<Vec<String>>,
+    /// The HTTP request being handled.
+    #[napi(
+        ts_type = "{ url?: string; method?: string; headers?: Record<string, string>; query_string?: string; data?: unknown; cookies?: string | Record<string, string>; env?: Record<string, string> }"
+    )]
+    pub request: Option<serde_json::Value>,
+    /// What happened before the error.
+    #[napi(
+        ts_type = "Array<{ timestamp?: number | string; type?: string; category?: string; level?: string; message?: string; data?: Record<string, unknown> }>"
+    )]
+    pub breadcrumbs: Option<Vec<serde_json::Value>>,
+}
+
+/// The scope, in protocol types.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub user: Option<User>,
+    pub tags: Map<String, String>,
+    pub level: Option<Level>,
+    pub fingerprint: Option<Vec<String>>,
+    pub request: Option<Request>,
+    pub breadcrumbs: Vec<Breadcrumb>,
+}
+
+pub fn parse(scope: Option<&Value>) -> Parsed {
+    let Some(Value::Object(scope)) = scope else {
+        return Parsed::default();
+    };
+    let mut parsed = Parsed::default();
+    for (key, value) in scope {
+        match key.as_str() {
+            "user" => parsed.user = field(key, user_value(value)),
+            "tags" => parsed.tags = tags(value),
+            "level" => {
+                parsed.level = value.as_str().and_then(|s| Level::from_str(s).ok());
+                if parsed.level.is_none() {
+                    log::debug(format_args!("scope.level {value} is not a Sentry level"));
+                }
+            }
+            "fingerprint" => parsed.fingerprint = field(key, value.clone()),
+            "request" => parsed.request = field(key, value.clone()),
+            "breadcrumbs" => {
+                if let Value::Array(items) = value {
+                    parsed.breadcrumbs = items
+                        .iter()
+                        .filter_map(|b| field("breadcrumbs[]", breadcrumb_value(b)))
+                        .collect();
+                }
+            }
+            other => log::debug(format_args!("scope.{other} is not a scope field; ignored")),
+        }
+    }
+    parsed
+}
+
+fn field<T: DeserializeOwned>(name: &str, value: Value) -> Option<T> {
+    serde_json::from_value(value)
+        .map_err(|e| log::debug(format_args!("scope.{name} ignored: {e}")))
+        .ok()
+}
+
+/// Sentry accepts numeric user ids; the protocol type wants a string.
+fn user_value(value: &Value) -> Value {
+    let mut user = value.clone();
+    if let Some(id) = user.get_mut("id").filter(|id| id.is_number()) {
+        *id = Value::String(id.to_string());
+    }
+    user
+}
+
+/// Breadcrumb timestamps may be seconds (Sentry's JS shape); the protocol type reads them as
+/// seconds or RFC 3339, and without one a breadcrumb is stamped now.
+fn breadcrumb_value(value: &Value) -> Value {
+    let mut crumb = value.clone();
+    if let Some(obj) = crumb.as_object_mut() {
+        if obj
+            .get("timestamp")
+            .is_some_and(|t| !(t.is_number() || t.is_string()))
+        {
+            obj.remove("timestamp");
+        }
+    }
+    crumb
+}
+
+fn tags(value: &Value) -> Map<String, String> {
+    let Value::Object(map) = value else {
+        return Map::new();
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
+}

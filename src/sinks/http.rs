@@ -1,0 +1,112 @@
+//! The one HTTP POST both network sinks use, and what its answer means for the event: keep-alive
+//! agents, a verdict per response, and backoff with jitter between retries.
+
+use std::time::Duration;
+use ureq::Agent;
+
+pub const USER_AGENT: &str = concat!("calmony-error-tracker/", env!("CARGO_PKG_VERSION"));
+
+/// What one attempt at delivery came to.
+#[derive(Debug, PartialEq)]
+pub enum Attempt {
+    Delivered,
+    /// Worth trying again: network trouble, 5xx, 429. `after` is what the server asked for.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// The server refused the payload itself (other 4xx); sending it again cannot help.
+    Rejected(String),
+}
+
+/// A pooled, keep-alive agent for up to `connections` concurrent requests to one host.
+pub fn agent(connections: usize) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(connections)
+        .max_idle_connections_per_host(connections)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .user_agent(USER_AGENT)
+        .build()
+        .into()
+}
+
+pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Attempt {
+    let mut request = agent.post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    match request.send(body) {
+        Err(e) => Attempt::Retry {
+            after: None,
+            reason: e.to_string(),
+        },
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            // Read the body so the connection goes back to the pool.
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024)
+                .read_to_string()
+                .unwrap_or_default();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64);
+            verdict(status, retry_after, text.trim())
+        }
+    }
+}
+
+fn verdict(status: u16, retry_after: Option<Duration>, body: &str) -> Attempt {
+    let reason = || {
+        format!(
+            "HTTP {status} {}",
+            body.chars().take(200).collect::<String>()
+        )
+    };
+    match status {
+        200..=299 => Attempt::Delivered,
+        429 | 408 | 500..=599 => Attempt::Retry {
+            after: retry_after,
+            reason: reason(),
+        },
+        _ => Attempt::Rejected(reason()),
+    }
+}
+
+/// Exponential backoff from 500 ms, capped at a minute, with ±25% jitter so that many
+/// senders do not retry in step.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 500u64.saturating_mul(1 << attempt.min(7)).min(60_000);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 500) as u64; // 0..500 of every 1000
+    Duration::from_millis(base * (750 + jitter) / 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(verdict(200, None, ""), Attempt::Delivered);
+        assert!(
+            matches!(verdict(429, Some(Duration::from_secs(3)), ""), Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(3))
+        );
+        assert!(matches!(verdict(503, None, ""), Attempt::Retry { .. }));
+        assert!(matches!(verdict(400, None, "bad"), Attempt::Rejected(r) if r.contains("400")));
+        assert!(matches!(verdict(413, None, ""), Attempt::Rejected(_)));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(0) <= Duration::from_millis(625));
+        assert!(backoff(3) >= Duration::from_millis(3000));
+        assert!(backoff(30) <= Duration::from_secs(75));
+    }
+}

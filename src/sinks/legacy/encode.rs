@@ -1,0 +1,33 @@
+//! The legacy wire format: `{"errors":[item, …]}`, one item per event (see README, "Legacy
+//! endpoint format").
+
+use super::super::Finished;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub fn item(f: &Finished) -> Value {
+    let event = &f.event;
+    let main = event.exception.values.last();
+    let timestamp = OffsetDateTime::from(event.timestamp)
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    json!({
+        "eventId": event.event_id.simple().to_string(),
+        "timestamp": timestamp,
+        "level": event.level.to_string(),
+        "name": main.map(|e| e.ty.as_str()).unwrap_or("Error"),
+        "message": main.and_then(|e| e.value.as_deref()).unwrap_or(""),
+        "stack": f.stack,
+        "fingerprint": f.fingerprint,
+        "release": event.release,
+        "environment": event.environment,
+        "context": event.extra,
+        "user": event.user,
+    })
+}
+
+/// Serialises one batch body.
+pub fn batch(items: &[&Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "errors": items })).unwrap_or_default()
+}

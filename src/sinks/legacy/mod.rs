@@ -1,0 +1,191 @@
+//! The legacy capture-error endpoint: JSON batches within a request budget. One thread gathers
+//! what waits and sends it all in one request whenever the budget allows, so the budget limits
+//! requests, never errors.
+
+mod budget;
+mod encode;
+
+use super::http::{self, Attempt};
+use super::{Finished, Sink};
+use crate::ledger::{SinkKind, LEDGER};
+use crate::log;
+use budget::Budget;
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use sentry_types::protocol::v7::Url;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Most items in one request, and most body bytes.
+const BATCH_ITEMS: usize = 500;
+const BATCH_BYTES: usize = 1024 * 1024;
+/// How long the first waiting error waits for company before a request goes (unless a flush
+/// is waiting).
+const LINGER: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(50);
+
+pub struct LegacySink {
+    queue: Sender<Arc<Finished>>,
+}
+
+impl LegacySink {
+    pub fn new(url: Url, token: Option<String>, per_minute: u32) -> Self {
+        let (queue, rx) = unbounded();
+        let sender = Batcher {
+            url: url.to_string(),
+            auth: token.map(|t| format!("Bearer {t}")),
+            agent: http::agent(1),
+            budget: Budget::new(per_minute),
+            waiting: VecDeque::new(),
+            retry_at: None,
+            attempt: 0,
+            retrying: 0,
+        };
+        let spawned = thread::Builder::new()
+            .name("error-tracker-legacy".into())
+            .spawn(move || sender.run(rx));
+        if let Err(e) = spawned {
+            log::warn(format_args!(
+                "could not start the legacy sender thread: {e}"
+            ));
+        }
+        LegacySink { queue }
+    }
+}
+
+impl Sink for LegacySink {
+    fn submit(&self, event: Arc<Finished>) {
+        if let Err(e) = self.queue.send(event) {
+            e.0.done(SinkKind::Legacy, Err("no sender thread".into()));
+        }
+    }
+}
+
+struct Waiting {
+    event: Arc<Finished>,
+    item: Value,
+    size: usize,
+    since: Instant,
+}
+
+struct Batcher {
+    url: String,
+    auth: Option<String>,
+    agent: ureq::Agent,
+    budget: Budget,
+    waiting: VecDeque<Waiting>,
+    /// Set after a failed request: no request before it.
+    retry_at: Option<Instant>,
+    attempt: u32,
+    /// How many events `stats().retrying` counts for this sender.
+    retrying: u64,
+}
+
+impl Batcher {
+    fn run(mut self, rx: Receiver<Arc<Finished>>) {
+        let mut open = true;
+        loop {
+            // Wake when a send is due, and every POLL meanwhile: a flush may start.
+            let now = Instant::now();
+            let wake = self.due(now).map(|due| due.min(now + POLL));
+            if open {
+                let received = match wake {
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    Some(at) => rx.recv_deadline(at),
+                };
+                match received {
+                    Ok(event) => self.take(event),
+                    Err(RecvTimeoutError::Disconnected) => open = false,
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+                while let Ok(event) = rx.try_recv() {
+                    self.take(event);
+                }
+            } else {
+                match wake {
+                    None => return,
+                    Some(at) => thread::sleep(at.saturating_duration_since(Instant::now())),
+                }
+            }
+            let now = Instant::now();
+            if self.due(now).is_some_and(|due| due <= now) {
+                self.send_batch(now);
+            }
+        }
+    }
+
+    fn take(&mut self, event: Arc<Finished>) {
+        let item = encode::item(&event);
+        let size = item.to_string().len();
+        self.waiting.push_back(Waiting {
+            event,
+            item,
+            size,
+            since: Instant::now(),
+        });
+    }
+
+    /// When the next request may go, if anything waits: after the first waiting error has
+    /// lingered (skipped while a flush waits or a batch is full), within the budget, and after
+    /// any retry pause.
+    fn due(&mut self, now: Instant) -> Option<Instant> {
+        let first = self.waiting.front()?;
+        let hurry = LEDGER.is_flushing() || self.waiting.len() >= BATCH_ITEMS;
+        let lingered = if hurry { now } else { first.since + LINGER };
+        let slot = self.budget.next_slot(now);
+        Some(lingered.max(slot).max(self.retry_at.unwrap_or(now)))
+    }
+
+    fn send_batch(&mut self, now: Instant) {
+        let mut bytes = 0;
+        let count = self
+            .waiting
+            .iter()
+            .take(BATCH_ITEMS)
+            .take_while(|w| {
+                bytes += w.size;
+                bytes <= BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        let items: Vec<&Value> = self.waiting.iter().take(count).map(|w| &w.item).collect();
+        let body = encode::batch(&items);
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(auth) = &self.auth {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        self.budget.spend(now);
+        match http::post(&self.agent, &self.url, &headers, &body) {
+            Attempt::Delivered => {
+                log::debug(format_args!("legacy: delivered a batch of {count}"));
+                self.finish(count, Ok(()));
+            }
+            Attempt::Rejected(reason) => self.finish(count, Err(reason)),
+            Attempt::Retry { after, reason } => {
+                if self.retrying == 0 {
+                    self.retrying = count as u64;
+                    LEDGER.retrying.fetch_add(self.retrying, Relaxed);
+                }
+                let wait = after.unwrap_or_else(|| http::backoff(self.attempt));
+                log::debug(format_args!(
+                    "legacy: batch of {count} retried in {wait:?}: {reason}"
+                ));
+                self.retry_at = Some(Instant::now() + wait);
+                self.attempt += 1;
+            }
+        }
+    }
+
+    fn finish(&mut self, count: usize, outcome: Result<(), String>) {
+        LEDGER.retrying.fetch_sub(self.retrying, Relaxed);
+        self.retrying = 0;
+        self.attempt = 0;
+        self.retry_at = None;
+        for w in self.waiting.drain(..count) {
+            w.event.done(SinkKind::Legacy, outcome.clone());
+        }
+    }
+}

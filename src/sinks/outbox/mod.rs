@@ -1,0 +1,56 @@
+//! The outbox: with no network sink configured, events are appended to an NDJSON file under
+//! `dataDir` rather than lost.
+
+use super::{Finished, Sink};
+use crate::ledger::SinkKind;
+use parking_lot::Mutex;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct Outbox {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl Outbox {
+    pub fn new(path: PathBuf) -> Self {
+        Outbox {
+            path,
+            file: Mutex::new(None),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn append(&self, event: &Finished) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(&event.event)?;
+        line.push(b'\n');
+        let mut file = self.file.lock();
+        if file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            *file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
+        }
+        file.as_mut().map_or(Ok(()), |f| f.write_all(&line))
+    }
+}
+
+impl Sink for Outbox {
+    /// Runs on the worker: one small append, cheaper than handing it to another thread.
+    fn submit(&self, event: Arc<Finished>) {
+        let outcome = self
+            .append(&event)
+            .map_err(|e| format!("could not write {}: {e}", self.path.display()));
+        event.done(SinkKind::Outbox, outcome);
+    }
+}
