@@ -22,9 +22,12 @@ use std::time::{Duration, Instant};
 /// Most items in one request, and most body bytes.
 const BATCH_ITEMS: usize = 500;
 const BATCH_BYTES: usize = 1024 * 1024;
-/// How long the first waiting error waits for company before a request goes (unless a flush
-/// is waiting).
+/// How long the first waiting error waits for company before a request goes.
 const LINGER: Duration = Duration::from_millis(500);
+/// While a flush waits, a request goes once no error has arrived for this long: soon, but not
+/// in the middle of a burst the worker is still handing over, which would spend the budget
+/// on a partial batch.
+const QUIET: Duration = Duration::from_millis(50);
 const POLL: Duration = Duration::from_millis(50);
 
 pub struct LegacySink {
@@ -129,12 +132,18 @@ impl Batcher {
     }
 
     /// When the next request may go, if anything waits: after the first waiting error has
-    /// lingered (skipped while a flush waits or a batch is full), within the budget, and after
-    /// any retry pause.
+    /// lingered (less while a flush waits, not at all once a batch is full), within the
+    /// budget, and after any retry pause.
     fn due(&mut self, now: Instant) -> Option<Instant> {
         let first = self.waiting.front()?;
-        let hurry = LEDGER.is_flushing() || self.waiting.len() >= BATCH_ITEMS;
-        let lingered = if hurry { now } else { first.since + LINGER };
+        let last = self.waiting.back().map_or(now, |w| w.since);
+        let lingered = if self.waiting.len() >= BATCH_ITEMS {
+            now
+        } else if LEDGER.is_flushing() {
+            (last + QUIET).min(first.since + LINGER)
+        } else {
+            first.since + LINGER
+        };
         let slot = self.budget.next_slot(now);
         Some(lingered.max(slot).max(self.retry_at.unwrap_or(now)))
     }

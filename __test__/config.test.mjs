@@ -1,0 +1,111 @@
+// Configuration: environment fallbacks (zero-config start), malformed options, and the outbox
+// that keeps events when no sink is configured.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { startReceiver } from './support/receiver.mjs';
+import { assertNormalized } from './support/normalize.mjs';
+import { runNode, tempDir } from './support/child.mjs';
+
+const tracker = createRequire(import.meta.url)('../index.js');
+const receivers = [];
+after(async () => {
+  await assertNormalized(receivers.flatMap((r) => r.events));
+  for (const r of receivers) {
+    assert.deepEqual(r.problems, []);
+    await r.close();
+  }
+});
+
+test('with no init, the first trackError configures itself from the environment', async () => {
+  const r = await startReceiver({ legacyToken: 'tok' });
+  receivers.push(r);
+  const child = await runNode(`
+    const id = tracker.trackError(new Error('zero config'));
+    console.log(JSON.stringify({ id, done: await tracker.flush(10000) }));
+  `, {
+    env: {
+      SENTRY_DSN: r.dsn,
+      SENTRY_RELEASE: 'screening@9.9.9',
+      NODE_ENV: 'staging',
+      CAPTURE_ERROR_URL: r.legacyUrl,
+      CAPTURE_ERROR_TOKEN: 'tok',
+      ERROR_TRACKER_DIR: tempDir(),
+    },
+  });
+  assert.equal(child.code, 0, child.stderr);
+  const { id, done } = JSON.parse(child.stdout);
+  assert.equal(done, true);
+  const event = r.events.find((e) => e.event_id === id);
+  assert.ok(event, 'event arrived');
+  assert.equal(event.release, 'screening@9.9.9');
+  assert.equal(event.environment, 'staging');
+  assert.equal(event.platform, 'node');
+  assert.equal(event.contexts.runtime.name, 'node');
+  assert.equal(event.contexts.runtime.version, process.version);
+  assert.deepEqual(r.legacyErrors.map((e) => e.eventId), [id]);
+  assert.equal(r.legacyErrors[0].release, 'screening@9.9.9');
+});
+
+test('SENTRY_ENVIRONMENT wins over NODE_ENV, and the default is production', async () => {
+  const r = await startReceiver();
+  receivers.push(r);
+  const script = `tracker.init({ dsn: process.env.DSN, dataDir: process.env.DIR }); tracker.trackError(new Error('env')); await tracker.flush(10000);`;
+  await runNode(script, { env: { DSN: r.dsn, DIR: tempDir(), NODE_ENV: 'development', SENTRY_ENVIRONMENT: 'qa' } });
+  await runNode(script, { env: { DSN: r.dsn, DIR: tempDir() } });
+  assert.deepEqual(r.events.map((e) => e.environment), ['qa', 'production']);
+});
+
+test('malformed options throw a TypeError naming the option', () => {
+  const cases = [
+    [{ dsn: 'not a dsn' }, /dsn/],
+    [{ dsn: 12 }, /dsn/],
+    [{ sampleRate: 1.5 }, /sampleRate/],
+    [{ sampleRate: 'all' }, /sampleRate/],
+    [{ legacyEndpoint: 'ftp://example.invalid/x' }, /legacyEndpoint/],
+    [{ legacyMaxRequestsPerMinute: 0 }, /legacyMaxRequestsPerMinute/],
+    [{ debug: 'yes' }, /debug/],
+    [{ release: 5 }, /release/],
+    [{ sampelRate: 1 }, /sampelRate/],
+    ['dsn', /options/],
+  ];
+  for (const [options, field] of cases) {
+    assert.throws(() => tracker.init(options), (e) => e instanceof TypeError && field.test(e.message), JSON.stringify(options));
+  }
+});
+
+test('a malformed environment variable is named by init, and skipped by zero-config', async () => {
+  const child = await runNode(`
+    try { tracker.init(); console.log('no throw'); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+  `, { env: { SENTRY_DSN: 'garbage' } });
+  assert.match(child.stdout, /^TypeError: .*dsn.*SENTRY_DSN/m);
+
+  const dir = tempDir();
+  const lazy = await runNode(`
+    const id = tracker.trackError(new Error('still kept'));
+    console.log(id, await tracker.flush(5000));
+  `, { env: { SENTRY_DSN: 'garbage', ERROR_TRACKER_DIR: dir } });
+  assert.equal(lazy.code, 0, lazy.stderr);
+  assert.match(lazy.stdout, /^[0-9a-f]{32} true$/m);
+  assert.match(lazy.stderr, /SENTRY_DSN/);
+});
+
+test('with no sink configured, events are kept in the outbox with one warning', async () => {
+  const dir = tempDir();
+  const child = await runNode(`
+    tracker.init({ dataDir: process.env.DIR });
+    const ids = [tracker.trackError(new Error('kept 1')), tracker.trackError(new TypeError('kept 2'))];
+    await tracker.flush(5000);
+    console.log(JSON.stringify({ ids, stats: tracker.stats() }));
+  `, { env: { DIR: dir } });
+  assert.equal(child.code, 0, child.stderr);
+  const { ids, stats } = JSON.parse(child.stdout);
+  assert.equal(stats.delivered.outbox, 2);
+  const lines = readFileSync(join(dir, 'outbox.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((e) => e.event_id), ids);
+  assert.deepEqual(lines.map((e) => e.exception.values.at(-1).type), ['Error', 'TypeError']);
+  assert.equal(child.stderr.match(/warning/g)?.length, 1, child.stderr);
+  await assertNormalized(lines);
+});

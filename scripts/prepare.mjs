@@ -1,0 +1,33 @@
+// Makes a fresh clone ready to run: installs npm dependencies, builds the native addon when
+// it is missing or older than its sources, and (with --relay) sets up Sentry's normaliser
+// for the tests. `npm test` and `npm run demo` run it first, so neither needs a manual step.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+
+if (!existsSync(join(root, 'node_modules', '@napi-rs', 'cli'))) {
+  console.log('prepare: installing npm dependencies');
+  run('npm', ['install', '--no-audit', '--no-fund']);
+}
+
+function newest(path) {
+  const s = statSync(path);
+  if (!s.isDirectory()) return s.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((f) => newest(join(path, f))));
+}
+const sources = Math.max(...['src', 'Cargo.toml', 'Cargo.lock', 'build.rs'].map((p) => newest(join(root, p))));
+const addons = readdirSync(root).filter((f) => f.endsWith('.node'));
+const built = addons.length ? Math.max(...addons.map((f) => statSync(join(root, f)).mtimeMs)) : 0;
+if (built < sources) {
+  console.log('prepare: building the native addon (release)');
+  run('npx', ['--no-install', 'napi', 'build', '--platform', '--release']);
+}
+
+if (process.argv.includes('--relay')) {
+  const { ensureRelay } = await import('./ensure-relay.mjs');
+  console.log(await ensureRelay());
+}
