@@ -93,16 +93,35 @@ fn exceptions(thrown: &[Thrown]) -> Vec<Exception> {
         .map(|t| Exception {
             ty: t.ty.clone(),
             value: Some(t.message.clone()).filter(|m| !m.is_empty()),
-            stacktrace: t.stack.as_deref().map(stack::parse).and_then(|frames| {
-                (!frames.is_empty()).then(|| Stacktrace {
-                    frames,
-                    ..Stacktrace::default()
-                })
-            }),
+            stacktrace: t
+                .stack
+                .as_deref()
+                .map(|s| stack::parse(frames_part(s, t)))
+                .and_then(|frames| {
+                    (!frames.is_empty()).then(|| Stacktrace {
+                        frames,
+                        ..Stacktrace::default()
+                    })
+                }),
             mechanism: Some(mechanism(t)),
             ..Exception::default()
         })
         .collect()
+}
+
+/// The stack without its `Name: message` header, so that a message holding text shaped like
+/// `    at x (/y.js:1:1)` (user input, say) cannot forge frames or steer grouping.
+fn frames_part<'a>(stack: &'a str, t: &Thrown) -> &'a str {
+    let shown = t.message.strip_suffix('…').unwrap_or(&t.message);
+    if shown.is_empty() {
+        return stack;
+    }
+    // The header comes first; the message starts within the first line's name prefix.
+    let head = &stack[..stack.floor_char_boundary(shown.len() + 1024)];
+    let Some(start) = head.find(shown) else {
+        return stack;
+    };
+    stack.get(start + t.message_len..).unwrap_or(stack)
 }
 
 fn mechanism(t: &Thrown) -> Mechanism {

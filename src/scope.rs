@@ -64,7 +64,7 @@ pub fn parse(scope: Option<&Value>) -> Parsed {
                 }
             }
             "fingerprint" => parsed.fingerprint = field(key, value.clone()),
-            "request" => parsed.request = field(key, value.clone()),
+            "request" => parsed.request = field(key, request_value(value)),
             "breadcrumbs" => {
                 if let Value::Array(items) = value {
                     parsed.breadcrumbs = items
@@ -92,6 +92,55 @@ fn user_value(value: &Value) -> Value {
         *id = Value::String(id.to_string());
     }
     user
+}
+
+/// Sentry's request interface takes the body and cookies as given, but the protocol type wants
+/// strings and an absolute URL: serialise a parsed body, join a cookie map, and resolve a
+/// relative URL (Express's `req.url`) against the Host header when there is one.
+fn request_value(value: &Value) -> Value {
+    let mut request = value.clone();
+    let Some(obj) = request.as_object_mut() else {
+        return request;
+    };
+    if let Some(data) = obj
+        .get_mut("data")
+        .filter(|d| !d.is_string() && !d.is_null())
+    {
+        *data = Value::String(data.to_string());
+    }
+    if let Some(Value::Object(jar)) = obj.get("cookies") {
+        let joined: Vec<String> = jar
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                )
+            })
+            .collect();
+        obj.insert("cookies".to_owned(), Value::String(joined.join("; ")));
+    }
+    if let Some(url) = obj
+        .get("url")
+        .and_then(Value::as_str)
+        .filter(|u| u.starts_with('/'))
+    {
+        let host = obj
+            .get("headers")
+            .and_then(|h| h.as_object())
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")))
+            .and_then(|(_, v)| v.as_str());
+        match host {
+            Some(host) => {
+                let absolute = format!("http://{host}{url}");
+                obj.insert("url".to_owned(), Value::String(absolute));
+            }
+            None => {
+                obj.remove("url");
+            }
+        }
+    }
+    request
 }
 
 /// Breadcrumb timestamps may be seconds (Sentry's JS shape); the protocol type reads them as

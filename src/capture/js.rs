@@ -99,6 +99,14 @@ impl Js {
     /// writes whole characters only and replaces lone surrogates with U+FFFD, so the bytes are
     /// valid UTF-8; a 2 MB message costs a length query, not a 2 MB copy.
     pub fn string(&self, v: Val, limit: usize) -> Option<(String, bool)> {
+        self.string_and_len(v, limit).map(|(s, full)| {
+            let cut = full > s.len();
+            (s, cut)
+        })
+    }
+
+    /// Like `string`, but returns the full UTF-8 length instead of whether it cut.
+    pub fn string_and_len(&self, v: Val, limit: usize) -> Option<(String, usize)> {
         let mut len = 0usize;
         if !self.ok(unsafe {
             sys::napi_get_value_string_utf8(self.env, v, ptr::null_mut(), 0, &mut len)
@@ -122,7 +130,7 @@ impl Js {
         unsafe { buf.set_len(written) };
         let text = String::from_utf8(buf)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Some((text, written < len))
+        Some((text, len))
     }
 
     /// `String(v)` for primitives such as symbols and bigints that have no JSON form.

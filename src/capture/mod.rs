@@ -25,6 +25,9 @@ pub struct Thrown {
     /// Exception type: the error's `name` (or constructor name for an unnamed subclass).
     pub ty: String,
     pub message: String,
+    /// The message's full length in UTF-8 bytes, before any cut: where the stack's header
+    /// ends, so that text in the message is never read as frames.
+    pub message_len: usize,
     /// `err.stack` as V8 printed it.
     pub stack: Option<String>,
     /// The error's own enumerable properties (`code`, `status`, …).
@@ -65,7 +68,7 @@ fn exceptions(js: &Js, error: Val) -> Vec<Thrown> {
         if out.len() >= MAX_LINKED {
             break;
         }
-        let is_object = matches!(js.kind(value), Kind::Object | Kind::Function);
+        let is_object = js.kind(value) == Kind::Object;
         if is_object && seen.iter().any(|s| js.same(*s, value)) {
             continue;
         }
@@ -129,17 +132,28 @@ fn object(js: &Js, value: Val) -> Thrown {
             .filter(|c| is_error || c != "Object")
             .unwrap_or_else(|| "Error".to_owned()),
     };
-    let message = read_string(js, value, c"message", MESSAGE_BYTES).unwrap_or_else(|| {
-        if is_error {
-            String::new()
-        } else {
-            let keys: Vec<&str> = props.keys().map(String::as_str).collect();
-            format!(
-                "Object captured as exception with keys: {}",
-                keys.join(", ")
-            )
+    let message = js
+        .get(value, c"message")
+        .filter(|m| js.kind(*m) == Kind::String)
+        .and_then(|m| js.string_and_len(m, MESSAGE_BYTES));
+    let (message, message_len) = match message {
+        Some((mut text, len)) => {
+            if len > text.len() {
+                text.push('…');
+            }
+            (text, len)
         }
-    });
+        None if is_error => (String::new(), 0),
+        None => {
+            let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+            let keys = if keys.is_empty() {
+                "[object has no keys]".to_owned()
+            } else {
+                keys.join(", ")
+            };
+            (format!("Object captured as exception with keys: {keys}"), 0)
+        }
+    };
     let stack = js.get(value, c"stack").and_then(|s| match js.kind(s) {
         Kind::String => js.string(s, STACK_BYTES).map(|(s, _)| s),
         _ => None,
@@ -147,6 +161,7 @@ fn object(js: &Js, value: Val) -> Thrown {
     Thrown {
         ty,
         message,
+        message_len,
         stack,
         props,
         is_error,
@@ -167,6 +182,11 @@ fn primitive(js: &Js, value: Val) -> Thrown {
                 s
             })
             .unwrap_or_default(),
+        // A function's source could be long and say anything; its name is enough.
+        Kind::Function => {
+            let name = read_string(js, value, c"name", 256).filter(|n| !n.is_empty());
+            format!("[Function: {}]", name.as_deref().unwrap_or("<anonymous>"))
+        }
         _ => js.coerce_string(value, MESSAGE_BYTES).unwrap_or_default(),
     };
     let message = match js.kind(value) {
