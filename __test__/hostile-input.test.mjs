@@ -2,77 +2,21 @@
 // hang, or lose the event. Each test feeds it something hostile, then checks that the event
 // still arrives, says what it can, and passes Relay's normaliser.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { assertNormalized, closeNormalizer } from './support/normalize.mjs';
-import { startReceiver } from './support/receiver.mjs';
+import { assertNormalized } from './support/normalize.mjs';
+import { trackedFile } from './support/tracked.mjs';
 
 const tracker = createRequire(import.meta.url)('../index.js');
 
 const THIS_FILE = fileURLToPath(import.meta.url);
-const SOURCE_LINES = readFileSync(THIS_FILE, 'utf8').split('\n');
-const HEX32 = /^[0-9a-f]{32}$/;
 const GENERIC = { type: 'generic', handled: true };
 const SYNTHETIC = { type: 'generic', handled: true, synthetic: true };
 const MESSAGE_BYTES = 8 * 1024;
 
-let rx;
-let dataDir;
-let calls = 0; // trackError calls made by this file (this process)
-const trackedIds = [];
-
-before(async () => {
-  rx = await startReceiver();
-  dataDir = mkdtempSync(join(tmpdir(), 'error-tracker-hostile-'));
-  tracker.init({
-    dsn: rx.dsn,
-    legacyEndpoint: rx.legacyUrl,
-    dataDir,
-    // One legacy request per flush; the default budget (5/min) would stall this file.
-    legacyMaxRequestsPerMinute: 10_000,
-  });
-});
-
-after(async () => {
-  await tracker.close(10_000);
-  await rx?.close();
-  await closeNormalizer();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
-
-/**
- * trackError(...args) must not throw; flush, and return what both sinks received for the
- * returned id: `{ id, event, legacy, values, main }` (`main` = the thrown exception, listed
- * last). Also runs the event through Relay's normaliser.
- */
-async function capture(...args) {
-  calls += 1;
-  let id;
-  assert.doesNotThrow(() => { id = tracker.trackError(...args); }, 'trackError threw');
-  assert.match(id, HEX32, 'trackError returns 32 lowercase hex characters');
-  assert.notEqual(id, '0'.repeat(32), 'the nil id means capture panicked');
-  trackedIds.push(id);
-  assert.equal(await tracker.flush(10_000), true, 'flush resolves true');
-  const event = rx.events.find((e) => e.event_id === id);
-  assert.ok(event, `the Sentry receiver got no event ${id}; problems: ${JSON.stringify(rx.problems)}`);
-  const legacy = rx.legacyErrors.find((e) => e.eventId === id);
-  assert.ok(legacy, `the legacy receiver got no item ${id}; problems: ${JSON.stringify(rx.problems)}`);
-  await assertNormalized([event]);
-  const values = event.exception.values;
-  return { id, event, legacy, values, main: values.at(-1) };
-}
-
-/** Line and column of the `new` on the line of this file marked with the given comment. */
-function locate(marker) {
-  const tag = `/* here:${marker} */`;
-  const index = SOURCE_LINES.findIndex((line) => line.includes(tag));
-  assert.notEqual(index, -1, `marker ${tag} not found`);
-  return { lineno: index + 1, colno: SOURCE_LINES[index].indexOf('new ') + 1 };
-}
+const file = trackedFile(tracker, import.meta.url);
+const { capture, locate } = file;
 
 /** The throwing frame is the line of this file marked `marker`. */
 function assertThrownHere(ex, marker) {
@@ -394,14 +338,14 @@ test('trackError() with no arguments returns an id and sends an event', async ()
 test('counters, delivery and normalisation over the whole file', async () => {
   assert.equal(await tracker.flush(10_000), true);
   const s = tracker.stats();
-  assert.equal(s.captured, calls, 'captured counts every call this process made');
+  assert.equal(s.captured, file.calls, 'captured counts every call this process made');
   assert.equal(s.failed, 0);
   assert.equal(s.queued, 0);
   assert.equal(s.dropped, 0);
-  assert.equal(s.delivered.sentry, calls);
-  assert.equal(s.delivered.legacy, calls);
-  assert.deepEqual(rx.problems, []);
-  assert.deepEqual(rx.events.map((e) => e.event_id).sort(), [...trackedIds].sort());
-  assert.deepEqual(rx.legacyErrors.map((e) => e.eventId).sort(), [...trackedIds].sort());
-  await assertNormalized(rx.events);
+  assert.equal(s.delivered.sentry, file.calls);
+  assert.equal(s.delivered.legacy, file.calls);
+  assert.deepEqual(file.rx.problems, []);
+  assert.deepEqual(file.rx.events.map((e) => e.event_id).sort(), [...file.ids].sort());
+  assert.deepEqual(file.rx.legacyErrors.map((e) => e.eventId).sort(), [...file.ids].sort());
+  await assertNormalized(file.rx.events);
 });

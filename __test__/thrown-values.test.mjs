@@ -2,20 +2,15 @@
 // `context` and `scope` arguments land in it. Each test tracks one value, flushes, and
 // checks the Sentry event and the legacy item that carry the returned id.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { assertNormalized, closeNormalizer } from './support/normalize.mjs';
-import { startReceiver } from './support/receiver.mjs';
+import { assertNormalized } from './support/normalize.mjs';
+import { trackedFile } from './support/tracked.mjs';
 
 const tracker = createRequire(import.meta.url)('../index.js');
 
 const THIS_FILE = fileURLToPath(import.meta.url);
-const SOURCE_LINES = readFileSync(THIS_FILE, 'utf8').split('\n');
-const HEX32 = /^[0-9a-f]{32}$/;
 
 const GENERIC = { type: 'generic', handled: true };
 const SYNTHETIC = { type: 'generic', handled: true, synthetic: true };
@@ -23,47 +18,8 @@ const chained = (source, { synthetic = false } = {}) => ({
   type: 'chained', handled: true, ...(synthetic ? { synthetic: true } : {}), data: { source },
 });
 
-let rx;
-let dataDir;
-const trackedIds = [];
-
-before(async () => {
-  rx = await startReceiver();
-  dataDir = mkdtempSync(join(tmpdir(), 'error-tracker-thrown-'));
-  tracker.init({
-    dsn: rx.dsn,
-    legacyEndpoint: rx.legacyUrl,
-    dataDir,
-    // One legacy request per flush; the default budget (5/min) would stall this file.
-    legacyMaxRequestsPerMinute: 10_000,
-  });
-});
-
-after(async () => {
-  await tracker.close(10_000);
-  await rx?.close();
-  await closeNormalizer();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
-
-/**
- * trackError(...args), flush, and return what both sinks received for the returned id:
- * `{ id, event, legacy, values, main }`, where `main` is the thrown exception (listed last).
- * Also runs the event through Relay's normaliser.
- */
-async function capture(...args) {
-  const id = tracker.trackError(...args);
-  assert.match(id, HEX32, 'trackError returns 32 lowercase hex characters');
-  trackedIds.push(id);
-  assert.equal(await tracker.flush(10_000), true, 'flush resolves true');
-  const event = rx.events.find((e) => e.event_id === id);
-  assert.ok(event, `the Sentry receiver got no event ${id}; problems: ${JSON.stringify(rx.problems)}`);
-  const legacy = rx.legacyErrors.find((e) => e.eventId === id);
-  assert.ok(legacy, `the legacy receiver got no item ${id}; problems: ${JSON.stringify(rx.problems)}`);
-  await assertNormalized([event]);
-  const values = event.exception.values;
-  return { id, event, legacy, values, main: values.at(-1) };
-}
+const file = trackedFile(tracker, import.meta.url);
+const { capture, locate } = file;
 
 /** Checks one exception's type, value and mechanism (value `undefined` means absent). */
 function assertException(ex, { type, value, mechanism }) {
@@ -77,13 +33,6 @@ function assertLegacy(legacy, { name, message }) {
   assert.equal(legacy.message, message, 'legacy message');
 }
 
-/** Line and column of the `new` on the line of this file marked with the given comment. */
-function locate(marker) {
-  const tag = `/* here:${marker} */`;
-  const index = SOURCE_LINES.findIndex((line) => line.includes(tag));
-  assert.notEqual(index, -1, `marker ${tag} not found`);
-  return { lineno: index + 1, colno: SOURCE_LINES[index].indexOf('new ') + 1 };
-}
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -400,9 +349,9 @@ test('scope: bad entries inside fields are dropped one by one', async () => {
 
 test('every tracked id arrived exactly once at each sink, relay accepts all, no protocol problems', async () => {
   assert.equal(await tracker.flush(10_000), true);
-  assert.deepEqual(rx.problems, []);
-  assert.equal(new Set(trackedIds).size, trackedIds.length, 'ids are unique');
-  assert.deepEqual(rx.events.map((e) => e.event_id).sort(), [...trackedIds].sort());
-  assert.deepEqual(rx.legacyErrors.map((e) => e.eventId).sort(), [...trackedIds].sort());
-  await assertNormalized(rx.events);
+  assert.deepEqual(file.rx.problems, []);
+  assert.equal(new Set(file.ids).size, file.ids.length, 'ids are unique');
+  assert.deepEqual(file.rx.events.map((e) => e.event_id).sort(), [...file.ids].sort());
+  assert.deepEqual(file.rx.legacyErrors.map((e) => e.eventId).sort(), [...file.ids].sort());
+  await assertNormalized(file.rx.events);
 });
