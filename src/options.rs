@@ -282,6 +282,8 @@ impl Config {
     }
 }
 
+/// `{ dsn: undefined }` counts as unset, as in any JS API. Options arrive through the same
+/// snapshot as `context`, which writes `undefined` as Sentry's `"[undefined]"` marker.
 fn is_blank(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Null) => true,

@@ -95,18 +95,15 @@ impl Js {
             .then_some(out)
     }
 
-    /// Reads a string's UTF-8 bytes, at most `limit` of them, and says whether it cut. V8
-    /// writes whole characters only and replaces lone surrogates with U+FFFD, so the bytes are
-    /// valid UTF-8; a 2 MB message costs a length query, not a 2 MB copy.
-    pub fn string(&self, v: Val, limit: usize) -> Option<(String, bool)> {
-        self.string_and_len(v, limit).map(|(s, full)| {
-            let cut = full > s.len();
-            (s, cut)
-        })
+    /// Reads a string's UTF-8 bytes, at most `limit` of them, ending a cut string with `…`.
+    /// V8 writes whole characters only and replaces lone surrogates with U+FFFD, so the bytes
+    /// are valid UTF-8; a 2 MB message costs a length query, not a 2 MB copy.
+    pub fn text(&self, v: Val, limit: usize) -> Option<String> {
+        self.text_and_len(v, limit).map(|(s, _)| s)
     }
 
-    /// Like `string`, but returns the full UTF-8 length instead of whether it cut.
-    pub fn string_and_len(&self, v: Val, limit: usize) -> Option<(String, usize)> {
+    /// Like `text`, and also the string's full UTF-8 length before any cut.
+    pub fn text_and_len(&self, v: Val, limit: usize) -> Option<(String, usize)> {
         let mut len = 0usize;
         if !self.ok(unsafe {
             sys::napi_get_value_string_utf8(self.env, v, ptr::null_mut(), 0, &mut len)
@@ -128,8 +125,11 @@ impl Js {
             return None;
         }
         unsafe { buf.set_len(written) };
-        let text = String::from_utf8(buf)
+        let mut text = String::from_utf8(buf)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        if written < len {
+            text.push('…');
+        }
         Some((text, len))
     }
 
@@ -139,9 +139,7 @@ impl Js {
             // String(symbol) is fine, but napi_coerce_to_string throws on symbols.
             let desc = self.get(v, c"description")?;
             return match self.kind(desc) {
-                Kind::String => self
-                    .string(desc, limit)
-                    .map(|(s, _)| format!("Symbol({s})")),
+                Kind::String => self.text(desc, limit).map(|s| format!("Symbol({s})")),
                 _ => Some("Symbol()".to_owned()),
             };
         }
@@ -149,7 +147,7 @@ impl Js {
         if !self.ok(unsafe { sys::napi_coerce_to_string(self.env, v, &mut out) }) {
             return None;
         }
-        self.string(out, limit).map(|(s, _)| s)
+        self.text(out, limit)
     }
 
     pub fn number(&self, v: Val) -> f64 {
@@ -230,7 +228,7 @@ impl Js {
         }
         let name = self.get(ctor, c"name")?;
         (self.kind(name) == Kind::String)
-            .then(|| self.string(name, limit).map(|(s, _)| s))
+            .then(|| self.text(name, limit))
             .flatten()
             .filter(|s| !s.is_empty())
     }

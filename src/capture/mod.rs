@@ -112,12 +112,7 @@ fn read_string(js: &Js, obj: Val, name: &'static std::ffi::CStr, limit: usize) -
     if js.kind(v) != Kind::String {
         return None;
     }
-    js.string(v, limit).map(|(mut s, cut)| {
-        if cut {
-            s.push('…');
-        }
-        s
-    })
+    js.text(v, limit)
 }
 
 fn object(js: &Js, value: Val) -> Thrown {
@@ -135,14 +130,9 @@ fn object(js: &Js, value: Val) -> Thrown {
     let message = js
         .get(value, c"message")
         .filter(|m| js.kind(*m) == Kind::String)
-        .and_then(|m| js.string_and_len(m, MESSAGE_BYTES));
+        .and_then(|m| js.text_and_len(m, MESSAGE_BYTES));
     let (message, message_len) = match message {
-        Some((mut text, len)) => {
-            if len > text.len() {
-                text.push('…');
-            }
-            (text, len)
-        }
+        Some(read) => read,
         None if is_error => (String::new(), 0),
         None => {
             let keys: Vec<&str> = props.keys().map(String::as_str).collect();
@@ -155,7 +145,7 @@ fn object(js: &Js, value: Val) -> Thrown {
         }
     };
     let stack = js.get(value, c"stack").and_then(|s| match js.kind(s) {
-        Kind::String => js.string(s, STACK_BYTES).map(|(s, _)| s),
+        Kind::String => js.text(s, STACK_BYTES),
         _ => None,
     });
     Thrown {
@@ -173,15 +163,7 @@ fn primitive(js: &Js, value: Val) -> Thrown {
     let text = match js.kind(value) {
         Kind::Undefined => "undefined".to_owned(),
         Kind::Null => "null".to_owned(),
-        Kind::String => js
-            .string(value, MESSAGE_BYTES)
-            .map(|(mut s, cut)| {
-                if cut {
-                    s.push('…');
-                }
-                s
-            })
-            .unwrap_or_default(),
+        Kind::String => js.text(value, MESSAGE_BYTES).unwrap_or_default(),
         // A function's source could be long and say anything; its name is enough.
         Kind::Function => {
             let name = read_string(js, value, c"name", 256).filter(|n| !n.is_empty());

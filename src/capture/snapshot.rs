@@ -83,8 +83,7 @@ impl Snapshot<'_> {
                 let name = js
                     .get(v, c"name")
                     .filter(|n| js.kind(*n) == Kind::String)
-                    .and_then(|n| js.string(n, 256))
-                    .map(|(s, _)| s)
+                    .and_then(|n| js.text(n, 256))
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| "<anonymous>".into());
                 Value::String(format!("[Function: {name}]"))
@@ -95,14 +94,9 @@ impl Snapshot<'_> {
     }
 
     fn string(&self, v: Val) -> Value {
-        match self.js.string(v, self.limits.string_bytes) {
-            Some((s, false)) => Value::String(s),
-            Some((mut s, true)) => {
-                s.push('…');
-                Value::String(s)
-            }
-            None => Value::from("[Unreadable]"),
-        }
+        self.js
+            .text(v, self.limits.string_bytes)
+            .map_or_else(|| Value::from("[Unreadable]"), Value::String)
     }
 
     fn object(&mut self, v: Val) -> Value {
@@ -175,7 +169,7 @@ impl Snapshot<'_> {
             let Some(key) = js.get_index(keys, i) else {
                 continue;
             };
-            let Some((name, _)) = js.string(key, 256) else {
+            let Some(name) = js.text(key, 256) else {
                 continue;
             };
             if skip.contains(&name.as_str()) {
