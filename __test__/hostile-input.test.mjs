@@ -41,11 +41,11 @@ const hostileProxy = (target = {}) => new Proxy(target, Object.fromEntries(TRAPS
 // Context values
 
 test('circular context, direct and deep, becomes [Circular ~]; shared siblings do not', async () => {
-  const direct = { name: 'root' };
+  const direct = { label: 'root' };
   direct.self = direct;
   direct.list = [direct];
   const { event: e1 } = await capture(new Error('direct cycle'), direct);
-  assert.deepEqual(e1.extra, { name: 'root', self: '[Circular ~]', list: ['[Circular ~]'] });
+  assert.deepEqual(e1.extra, { label: 'root', self: '[Circular ~]', list: ['[Circular ~]'] });
 
   const deep = { a: { b: { c: { d: {} } } } };
   deep.a.b.c.d.back = deep.a;

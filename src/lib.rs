@@ -1,6 +1,6 @@
 //! The JS surface: thin `#[napi]` functions that convert arguments and hand off. The pipeline
 //! they feed reads top to bottom: `capture` → `pipeline` → `worker` (`stack`, `event`,
-//! `fingerprint`) → `sinks`.
+//! `fingerprint`, `scrub`) → `sinks`.
 
 mod capture;
 mod event;
@@ -10,6 +10,7 @@ mod log;
 mod options;
 mod pipeline;
 mod scope;
+pub mod scrub;
 mod sinks;
 mod stack;
 mod worker;
@@ -24,7 +25,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-pub use options::Options;
+pub use options::{Options, ScrubOptions};
 pub use scope::Scope;
 
 /// Configures the tracker. Options not given fall back to environment variables (see

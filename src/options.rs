@@ -1,7 +1,9 @@
 //! What the user sets: the `Options` object `init` takes (its doc comments are what editors
 //! show), each option's environment fallback, and validation that names the bad field.
 
+use crate::scrub::ScrubConfig;
 use napi_derive::napi;
+use regex::Regex;
 use sentry_types::protocol::v7::Url;
 use sentry_types::Dsn;
 use serde_json::{Map, Value};
@@ -37,6 +39,25 @@ pub struct Options {
     pub data_dir: Option<String>,
     /// Log what the tracker does to stderr [ERROR_TRACKER_DEBUG=1].
     pub debug: Option<bool>,
+    /// More to scrub, on top of the built-in policy (README, "What is scrubbed"). Scrubbing
+    /// itself cannot be turned off.
+    pub scrub: Option<ScrubOptions>,
+    /// Secret key that pseudonymises `user.id` with HMAC-SHA256, so affected users can be
+    /// counted without sending who they are [ERROR_TRACKER_USER_ID_SALT]. Without it the id is
+    /// sent as given (after pattern scrubbing: an email as id becomes `[email]`).
+    pub user_id_salt: Option<String>,
+}
+
+/// Extra scrubbing rules.
+#[napi(object)]
+pub struct ScrubOptions {
+    /// More keys whose values are personal, matched ignoring case and separators
+    /// (`"customerRef"` also catches `customer_ref`). A leading or trailing `*` matches
+    /// anything: `"*ref*"` is any key containing `ref`.
+    pub keys: Option<Vec<String>>,
+    /// More value patterns, as regular expression source (Rust `regex` syntax, e.g.
+    /// `"CASE-\\d{6}"`); every match in every string becomes `[Filtered]`.
+    pub patterns: Option<Vec<String>>,
 }
 
 /// Options after defaults, environment fallbacks and validation.
@@ -52,12 +73,13 @@ pub struct Config {
     pub legacy_max_requests_per_minute: u32,
     pub data_dir: PathBuf,
     pub debug: bool,
+    pub scrub: ScrubConfig,
 }
 
 /// A bad option, named the way the user wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
-    pub field: &'static str,
+    pub field: String,
     pub message: String,
 }
 
@@ -83,6 +105,8 @@ const FIELDS: &[(&str, &[&str])] = &[
     ("legacyMaxRequestsPerMinute", &[]),
     ("dataDir", &["ERROR_TRACKER_DIR"]),
     ("debug", &["ERROR_TRACKER_DEBUG"]),
+    ("scrub", &[]),
+    ("userIdSalt", &["ERROR_TRACKER_USER_ID_SALT"]),
 ];
 
 /// Where a value came from, so an error can say "from SENTRY_DSN".
@@ -94,12 +118,12 @@ enum Source<'a> {
 struct Reader<'a, E> {
     options: &'a Map<String, Value>,
     env: E,
-    ignore: &'a [&'static str],
+    ignore: &'a [String],
 }
 
 impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
     fn source(&self, field: &'static str) -> Option<Source<'_>> {
-        if self.ignore.contains(&field) {
+        if self.ignore.iter().any(|f| f == field) {
             return None;
         }
         match self.options.get(field) {
@@ -192,7 +216,7 @@ impl Config {
     pub fn resolve_ignoring(
         options: &Value,
         env: impl Fn(&str) -> Option<String>,
-        ignore: &[&'static str],
+        ignore: &[String],
     ) -> Result<Config, ConfigError> {
         let empty = Map::new();
         let options = match options {
@@ -209,7 +233,7 @@ impl Config {
         if let Some(unknown) = options.keys().find(|k| !FIELDS.iter().any(|(f, _)| f == k)) {
             let known: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
             return Err(ConfigError {
-                field: "options",
+                field: "options".to_owned(),
                 message: format!("unknown option `{unknown}` (known: {})", known.join(", ")),
             });
         }
@@ -263,13 +287,17 @@ impl Config {
             legacy_max_requests_per_minute: budget as u32,
             data_dir,
             debug: r.boolean("debug")?.unwrap_or(false),
+            scrub: ScrubConfig {
+                user_id_salt: r.string("userIdSalt")?,
+                ..scrub_options(options.get("scrub"))?
+            },
         })
     }
 
     /// Resolves from the environment alone, skipping any variable that does not parse (and
     /// saying so on stderr): the first `trackError` without `init` must not fail.
     pub fn from_env_lenient(env: impl Fn(&str) -> Option<String> + Copy) -> Config {
-        let mut ignore: Vec<&'static str> = Vec::new();
+        let mut ignore: Vec<String> = Vec::new();
         loop {
             match Self::resolve_ignoring(&Value::Null, env, &ignore) {
                 Ok(config) => return config,
@@ -292,8 +320,66 @@ fn is_blank(v: Option<&Value>) -> bool {
     }
 }
 
-fn bad(field: &'static str, message: String) -> ConfigError {
-    ConfigError { field, message }
+fn bad(field: impl Into<String>, message: String) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message,
+    }
+}
+
+/// `scrub: { keys, patterns }`, each entry checked and named (`scrub.patterns[1]`) when bad.
+fn scrub_options(scrub: Option<&Value>) -> Result<ScrubConfig, ConfigError> {
+    let scrub = match scrub {
+        None | Some(Value::Null) => return Ok(ScrubConfig::default()),
+        Some(v) if is_blank(Some(v)) => return Ok(ScrubConfig::default()),
+        Some(Value::Object(map)) => map,
+        Some(v) => return Err(bad("scrub", format!("expected an object, got {}", kind(v)))),
+    };
+    if let Some(unknown) = scrub
+        .keys()
+        .find(|k| !["keys", "patterns"].contains(&k.as_str()))
+    {
+        return Err(bad(
+            "scrub",
+            format!("unknown field `{unknown}` (known: keys, patterns)"),
+        ));
+    }
+    let strings = |field: &str| -> Result<Vec<(String, String)>, ConfigError> {
+        match scrub.get(field) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(v) if is_blank(Some(v)) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let name = format!("scrub.{field}[{i}]");
+                    match item {
+                        Value::String(s) if !s.trim().is_empty() => Ok((name, s.clone())),
+                        v => Err(bad(
+                            name,
+                            format!("expected a non-empty string, got {}", kind(v)),
+                        )),
+                    }
+                })
+                .collect(),
+            Some(v) => Err(bad(
+                format!("scrub.{field}"),
+                format!("expected an array of strings, got {}", kind(v)),
+            )),
+        }
+    };
+    let keys = strings("keys")?.into_iter().map(|(_, k)| k).collect();
+    let patterns = strings("patterns")?
+        .into_iter()
+        .map(|(name, p)| {
+            Regex::new(&p).map_err(|e| bad(name, format!("not a valid regular expression: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ScrubConfig {
+        keys,
+        patterns,
+        user_id_salt: None,
+    })
 }
 
 fn kind(v: &Value) -> &'static str {

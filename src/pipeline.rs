@@ -7,6 +7,7 @@ use crate::event::Host;
 use crate::ledger::LEDGER;
 use crate::log;
 use crate::options::Config;
+use crate::scrub::Scrubber;
 use crate::sinks::{self, Sink};
 use crate::worker::{self, Job};
 use crossbeam_channel::{unbounded, Sender};
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Setup {
     pub config: Config,
     pub host: Host,
+    pub scrubber: Scrubber,
     pub sinks: Vec<Box<dyn Sink>>,
 }
 
@@ -67,6 +69,7 @@ pub fn configure(config: Config, host: Host) -> Arc<Setup> {
     ));
     let sinks = sinks::for_config(&config);
     let setup = Arc::new(Setup {
+        scrubber: Scrubber::new(&config.scrub),
         config,
         host,
         sinks,

@@ -1,6 +1,6 @@
 //! Stage 3, the background thread: turn each captured error into a finished event (parse the
-//! stack, build the event, fingerprint it) and hand it to the sinks of the setup it was
-//! captured under.
+//! stack, build the event, fingerprint it, scrub it) and hand it to the sinks of the setup it
+//! was captured under. Nothing leaves this module unscrubbed.
 //!
 //! The worker never blocks the calling thread: it is not woken per error (that would be a
 //! syscall on every `trackError`) but looks at its queue every `TICK`, or at once when a flush
@@ -12,6 +12,7 @@ use crate::fingerprint;
 use crate::ledger::LEDGER;
 use crate::log;
 use crate::pipeline::Setup;
+use crate::scrub::Texts;
 use crate::sinks::Finished;
 use crossbeam_channel::{Receiver, TryRecvError};
 use sentry_types::Uuid;
@@ -63,13 +64,18 @@ fn process(job: Job) {
             host: &setup.host,
         },
     );
-    let fingerprint = fingerprint::of(&event);
-    let stack = job
+    let mut fingerprint = fingerprint::of(&event);
+    let mut stack = job
         .captured
         .exceptions
         .into_iter()
         .next()
-        .and_then(|t| t.stack);
+        .and_then(|t| t.stack)
+        .unwrap_or_default();
+    let event = setup
+        .scrubber
+        .event(event, Texts(vec![&mut stack, &mut fingerprint]));
+    let stack = Some(stack).filter(|s| !s.is_empty());
     let finished = Arc::new(Finished::new(
         job.seq,
         event,

@@ -1,0 +1,429 @@
+//! Stage 3d, on the worker: remove personal data from the finished event before any sink or
+//! file sees it. The policy is data (`policy.rs`); this module applies it in two passes over
+//! the whole event, so nothing added to the event later escapes by being forgotten here:
+//!
+//! 1. **By key.** Every value under a key that names personal data becomes `"[Filtered]"`,
+//!    and is remembered as tainted. Strings holding JSON, URLs, query strings or
+//!    `key=value` text are scrubbed by key inside. The user keeps only a (pseudonymised) id.
+//! 2. **By value.** In every string and key: each tainted value becomes `"[Filtered]"`,
+//!    then each value pattern (emails, card numbers, …) its placeholder.
+//!
+//! Only what the SDK itself sets (ids, timestamps, release, SDK and runtime facts) is exempt.
+
+mod keys;
+pub mod policy;
+mod structured;
+mod taint;
+mod values;
+
+use crate::log;
+use hmac::{Hmac, Mac};
+use keys::Keys;
+use policy::{Taint, COOKIE_KEYS, FILTERED};
+use regex::Regex;
+use sentry_types::protocol::v7::{Event, Exception, Url, Values as List};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+use structured::KeyFilter;
+use taint::{Matcher, Tainted};
+use values::Values;
+
+/// Nested JSON-in-a-string deeper than this is left to the value patterns.
+const MAX_DEPTH: usize = 64;
+
+/// Top-level event fields the SDK sets from configuration or itself.
+const EXEMPT: &[&str] = &[
+    "event_id",
+    "timestamp",
+    "level",
+    "platform",
+    "sdk",
+    "release",
+    "environment",
+    "server_name",
+    "dist",
+];
+/// Contexts the SDK fills with facts about the host, not the error.
+const EXEMPT_CONTEXTS: &[&str] = &["runtime", "os"];
+
+/// What `init` says to scrub beyond the policy.
+#[derive(Debug, Clone, Default)]
+pub struct ScrubConfig {
+    /// More key patterns (`scrub.keys`).
+    pub keys: Vec<String>,
+    /// More value patterns (`scrub.patterns`), compiled.
+    pub patterns: Vec<Regex>,
+    /// Key for pseudonymising `user.id` (`userIdSalt`).
+    pub user_id_salt: Option<String>,
+}
+
+/// The compiled policy for one `init`.
+pub struct Scrubber {
+    keys: Keys,
+    values: Values,
+    salt: Option<Vec<u8>>,
+}
+
+/// The texts that travel beside the event (the raw stack, the grouping key).
+pub struct Texts<'a>(pub Vec<&'a mut String>);
+
+impl Scrubber {
+    pub fn new(config: &ScrubConfig) -> Scrubber {
+        Scrubber {
+            keys: Keys::new(&config.keys),
+            values: Values::new(&config.patterns),
+            salt: config.user_id_salt.as_ref().map(|s| s.as_bytes().to_vec()),
+        }
+    }
+
+    /// The event with its personal data removed; `texts` are scrubbed in place with the same
+    /// taint. Fails closed: an event that cannot be rebuilt loses everything but its types.
+    pub fn event(&self, event: Event<'static>, mut texts: Texts<'_>) -> Event<'static> {
+        let mut doc = match serde_json::to_value(&event) {
+            Ok(doc) => doc,
+            Err(e) => return fail_closed(event, &e.to_string()),
+        };
+        let mut by_key = ByKey {
+            keys: &self.keys,
+            tainted: Tainted::default(),
+        };
+        let user_id = self.user(&mut doc, &mut by_key);
+        for field in scrubbed_fields(&mut doc) {
+            by_key.document(field, 0);
+        }
+        for text in texts.0.iter_mut() {
+            if let Some(out) = structured::scrub(text, &mut by_key, 0) {
+                **text = out;
+            }
+        }
+
+        let by_value = ByValue {
+            taint: by_key.tainted.matcher(),
+            values: &self.values,
+        };
+        for field in scrubbed_fields(&mut doc) {
+            by_value.value(field);
+        }
+        for text in texts.0.iter_mut() {
+            if let Some(out) = by_value.text(text) {
+                **text = out;
+            }
+        }
+        if let (Some(id), Some(Value::Object(user))) = (user_id, doc.get_mut("user")) {
+            user.insert("id".to_owned(), Value::String(id));
+        }
+        keep_typed_fields_valid(&mut doc);
+        match serde_json::from_value(doc) {
+            Ok(scrubbed) => scrubbed,
+            Err(e) => fail_closed(event, &e.to_string()),
+        }
+    }
+
+    /// The user keeps only its id: pseudonymised when a salt is set (returned, to be put back
+    /// once the passes are done, and the raw id tainted), otherwise left to the passes like
+    /// any string. Email, IP and username go whole.
+    fn user(&self, doc: &mut Value, by_key: &mut ByKey<'_>) -> Option<String> {
+        let Some(Value::Object(user)) = doc.get_mut("user") else {
+            return None;
+        };
+        for field in ["email", "ip_address", "username"] {
+            if let Some(v) = user.remove(field) {
+                by_key.tainted.add_value(&v, Taint::Whole);
+            }
+        }
+        let salt = self.salt.as_ref()?;
+        let id = match user.remove("id")? {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        by_key.tainted.add(&id, Taint::Whole);
+        let mut mac = Hmac::<Sha256>::new_from_slice(salt).expect("HMAC takes any key length");
+        mac.update(id.as_bytes());
+        Some(
+            mac.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
+    }
+}
+
+/// The parts of the event that carry the app's data: everything but `EXEMPT`.
+fn scrubbed_fields(doc: &mut Value) -> Vec<&mut Value> {
+    let Value::Object(event) = doc else {
+        return Vec::new();
+    };
+    let mut fields = Vec::new();
+    for (key, value) in event.iter_mut() {
+        match (key.as_str(), value) {
+            (k, _) if EXEMPT.contains(&k) => {}
+            ("contexts", Value::Object(contexts)) => fields.extend(
+                contexts
+                    .iter_mut()
+                    .filter(|(k, _)| !EXEMPT_CONTEXTS.contains(&k.as_str()))
+                    .map(|(_, v)| v),
+            ),
+            (_, value) => fields.push(value),
+        }
+    }
+    fields
+}
+
+/// Pass 1: filters values by key and remembers them.
+struct ByKey<'a> {
+    keys: &'a Keys,
+    tainted: Tainted,
+}
+
+impl KeyFilter for ByKey<'_> {
+    fn filter(&mut self, key: &str, value: &Value) -> bool {
+        let Some(how) = self.keys.rule(key) else {
+            return false;
+        };
+        self.tainted.add_value(value, how);
+        true
+    }
+
+    fn document(&mut self, doc: &mut Value, depth: usize) {
+        match doc {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    if self.filter(key, value) {
+                        *value = match value {
+                            Value::String(s)
+                                if COOKIE_KEYS.contains(&keys::normalise(key).as_str()) =>
+                            {
+                                Value::from(structured::cookie_names_only(s))
+                            }
+                            _ => Value::from(FILTERED),
+                        };
+                    } else {
+                        self.document(value, depth);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.document(v, depth)),
+            Value::String(s) if depth < MAX_DEPTH => {
+                if let Some(out) = structured::scrub(s, self, depth) {
+                    *s = out;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Pass 2: taint, then value patterns, in every string and key.
+struct ByValue<'a> {
+    taint: Option<Matcher>,
+    values: &'a Values,
+}
+
+impl ByValue<'_> {
+    fn text(&self, text: &str) -> Option<String> {
+        let tainted = match &self.taint {
+            Some(m) => m.scrub(text),
+            None => text.into(),
+        };
+        let out = self.values.scrub(&tainted);
+        (out != text).then(|| out.into_owned())
+    }
+
+    fn value(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                if let Some(out) = self.text(s) {
+                    *s = out;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
+            Value::Object(map) => {
+                if map.keys().any(|k| self.text(k).is_some()) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(k, v)| (self.text(&k).unwrap_or(k), v))
+                        .collect::<Map<_, _>>();
+                }
+                map.values_mut().for_each(|v| self.value(v));
+            }
+            Value::Number(_) | Value::Bool(_) | Value::Null => {}
+        }
+    }
+}
+
+/// A scrubbed URL that no longer parses would fail the whole event; drop just the URL.
+fn keep_typed_fields_valid(doc: &mut Value) {
+    if let Some(Value::Object(request)) = doc.get_mut("request") {
+        if let Some(Value::String(url)) = request.get("url") {
+            if Url::parse(url).is_err() {
+                request.remove("url");
+            }
+        }
+    }
+}
+
+/// The last resort when the scrubbed event does not fit the protocol types: keep the ids,
+/// the exception types and the SDK facts, and nothing the app supplied.
+fn fail_closed(event: Event<'static>, why: &str) -> Event<'static> {
+    log::warn(format_args!(
+        "event {} could not be scrubbed field by field ({why}); sending only its exception types",
+        event.event_id.simple()
+    ));
+    Event {
+        exception: List {
+            values: event
+                .exception
+                .values
+                .iter()
+                .map(|e| Exception {
+                    ty: e.ty.clone(),
+                    value: Some(FILTERED.to_owned()),
+                    ..Exception::default()
+                })
+                .collect(),
+        },
+        event_id: event.event_id,
+        timestamp: event.timestamp,
+        level: event.level,
+        platform: event.platform,
+        release: event.release,
+        environment: event.environment,
+        server_name: event.server_name,
+        sdk: event.sdk,
+        ..Event::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(doc: Value) -> Event<'static> {
+        serde_json::from_value(doc).unwrap()
+    }
+
+    fn scrub(config: &ScrubConfig, doc: Value) -> (Value, String) {
+        let mut stack = "Error: No sanctions match for John Smith born 1970-01-01\n    at screen (/srv/app/screen.js:1:1)".to_owned();
+        let out = Scrubber::new(config).event(event(doc), Texts(vec![&mut stack]));
+        (serde_json::to_value(out).unwrap(), stack)
+    }
+
+    fn screening_event() -> Value {
+        json!({
+            "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+            "timestamp": 1_700_000_000.0,
+            "level": "error",
+            "platform": "node",
+            "release": "app@1.0.0",
+            "exception": { "values": [{
+                "type": "ScreeningError",
+                "value": "No sanctions match for John Smith born 1970-01-01",
+                "stacktrace": { "frames": [{ "function": "screen", "abs_path": "/srv/app/screen.js", "lineno": 1, "in_app": true }] },
+                "mechanism": { "type": "generic", "handled": true },
+            }]},
+            "extra": {
+                "subject": { "name": "John Smith", "dob": "1970-01-01", "orderId": "ORD-7" },
+                "payload": "{\"passport_number\":\"123456789\",\"list\":\"OFSI\"}",
+                "note": "passport 123456789 checked",
+            },
+            "contexts": {
+                "runtime": { "type": "runtime", "name": "node", "version": "v20" },
+                "ScreeningError": { "type": "unknown", "code": "E_MATCH", "email": "js@example.org" },
+            },
+            "tags": { "route": "/screen", "customer_email": "js@example.org" },
+            "user": { "id": "u-42", "email": "js@example.org", "ip_address": "203.0.113.9", "username": "jsmith", "plan": "pro" },
+            "request": {
+                "url": "https://app.example/screen?name=John+Smith&list=OFSI",
+                "method": "POST",
+                "headers": { "Authorization": "Bearer abc123def456", "Accept": "application/json" },
+                "query_string": "name=John+Smith&list=OFSI",
+            },
+            "breadcrumbs": { "values": [{ "message": "called +44 7700 900123", "data": { "Phone-Number": "+44 7700 900123", "step": 2 } }] },
+        })
+    }
+
+    #[test]
+    fn keyed_values_go_and_taint_the_rest() {
+        let (out, stack) = scrub(&ScrubConfig::default(), screening_event());
+        let text = out.to_string();
+        for leaked in [
+            "John",
+            "Smith",
+            "1970-01-01",
+            "123456789",
+            "js@example.org",
+            "203.0.113.9",
+            "jsmith",
+            "abc123def456",
+            "7700",
+        ] {
+            assert!(!text.contains(leaked), "{leaked} leaked: {text}");
+            assert!(
+                !stack.contains(leaked),
+                "{leaked} leaked into the stack: {stack}"
+            );
+        }
+        assert_eq!(
+            out["exception"]["values"][0]["value"],
+            "No sanctions match for [Filtered] born [Filtered]"
+        );
+        assert_eq!(
+            stack.lines().next().unwrap(),
+            "Error: No sanctions match for [Filtered] born [Filtered]"
+        );
+        assert_eq!(out["extra"]["subject"]["orderId"], "ORD-7");
+        assert_eq!(out["extra"]["note"], "passport [Filtered] checked");
+        assert_eq!(out["request"]["headers"]["Accept"], "application/json");
+        assert_eq!(out["request"]["headers"]["Authorization"], FILTERED);
+        assert_eq!(out["request"]["query_string"], "name=[Filtered]&list=OFSI");
+        assert_eq!(out["contexts"]["runtime"]["name"], "node");
+        assert_eq!(out["contexts"]["ScreeningError"]["code"], "E_MATCH");
+        assert_eq!(out["user"], json!({ "id": "u-42", "plan": "pro" }));
+        assert_eq!(
+            out["breadcrumbs"]["values"][0]["message"],
+            "called [Filtered]"
+        );
+        assert_eq!(out["breadcrumbs"]["values"][0]["data"]["step"], 2);
+        assert_eq!(out["release"], "app@1.0.0");
+        assert_eq!(
+            out["exception"]["values"][0]["stacktrace"]["frames"][0]["function"],
+            "screen"
+        );
+    }
+
+    #[test]
+    fn user_id_is_pseudonymised_with_the_salt() {
+        let config = ScrubConfig {
+            user_id_salt: Some("pepper".into()),
+            ..ScrubConfig::default()
+        };
+        let mut doc = screening_event();
+        doc["extra"]["who"] = json!("ticket raised by u-42");
+        let (out, _) = scrub(&config, doc);
+        // echo -n u-42 | openssl dgst -sha256 -hmac pepper
+        let id = out["user"]["id"].as_str().unwrap();
+        assert_eq!(
+            id,
+            "453f7252384d0b42fb2efc71f536e00f5587f9aaafe0b352afcc5036b48f1ce2"
+        );
+        assert_eq!(out["extra"]["who"], "ticket raised by [Filtered]");
+        let (again, _) = scrub(&config, screening_event());
+        assert_eq!(
+            again["user"]["id"], id,
+            "the same id pseudonymises the same way"
+        );
+    }
+
+    #[test]
+    fn an_error_property_named_type_survives_the_round_trip() {
+        let mut doc = screening_event();
+        doc["contexts"]["ScreeningError"] =
+            json!({ "type": "unknown", "kind": "fuzzy", "email": "a@b.co" });
+        let (out, _) = scrub(&ScrubConfig::default(), doc);
+        assert_eq!(out["contexts"]["ScreeningError"]["kind"], "fuzzy");
+        assert_eq!(out["contexts"]["ScreeningError"]["email"], FILTERED);
+    }
+}

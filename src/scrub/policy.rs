@@ -1,0 +1,376 @@
+//! The scrubbing policy, as data: which keys hold personal or secret data, which values look
+//! personal wherever they appear, and what replaces them. A compliance reviewer can audit this
+//! file alone; README.md ("What is scrubbed") lists the same rules, and a test keeps the two in
+//! step.
+//!
+//! Key patterns are matched against the key with case and separators removed (`dateOfBirth`,
+//! `date_of_birth` and `Date-Of-Birth` all read `dateofbirth`). A leading or trailing `*`
+//! matches anything: `*name` is any key ending in `name`, `*email*` any key containing `email`.
+
+/// Sentry's own placeholder for a value removed by key or by taint.
+pub const FILTERED: &str = "[Filtered]";
+
+/// How a value removed by key taints the rest of the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taint {
+    /// The value (and each `,`/`;`-separated part of it) is removed wherever else it appears.
+    Whole,
+    /// As `Whole`, and each word of it too: "John Smith" also removes a lone "Smith".
+    Words,
+}
+
+pub struct KeyRule {
+    pub category: &'static str,
+    pub keys: &'static [&'static str],
+    pub taint: Taint,
+}
+
+/// Values under these keys become `"[Filtered]"`, at any depth, in every part of the event.
+pub const KEY_RULES: &[KeyRule] = &[
+    KeyRule {
+        category: "person's name",
+        taint: Taint::Words,
+        keys: &[
+            "name",
+            "*name",
+            "*names",
+            "forename*",
+            "*forenames",
+            "surname*",
+            "alias",
+            "*alias",
+            "*aliases",
+            "aka",
+            "initials",
+        ],
+    },
+    KeyRule {
+        category: "date or place of birth",
+        taint: Taint::Whole,
+        keys: &["dob", "*dob", "*birth*"],
+    },
+    KeyRule {
+        category: "address",
+        taint: Taint::Whole,
+        keys: &[
+            "*address*",
+            "addr",
+            "*street*",
+            "city",
+            "town",
+            "county",
+            "*postcode*",
+            "*postalcode*",
+            "zip",
+            "zipcode",
+            "*zipcode",
+            "line1",
+            "line2",
+            "line3",
+            "housenumber",
+            "*residence*",
+        ],
+    },
+    KeyRule {
+        category: "national or official id",
+        taint: Taint::Whole,
+        keys: &[
+            "nationalid*",
+            "*nationalid*",
+            "nino",
+            "*nino",
+            "ninumber",
+            "*ninumber",
+            "*insurancenumber*",
+            "ssn",
+            "*ssn",
+            "socialsecurity*",
+            "*passport*",
+            "taxid",
+            "*taxid",
+            "utr",
+            "*driverslicen*",
+            "*drivinglicen*",
+            "*licencenumber*",
+            "*licensenumber*",
+            "idnumber",
+            "*idnumber",
+            "*documentnumber*",
+            "nationality",
+        ],
+    },
+    KeyRule {
+        category: "contact details",
+        taint: Taint::Whole,
+        keys: &[
+            "*email*",
+            "*phone*",
+            "*mobile*",
+            "tel",
+            "telephone",
+            "fax",
+            "*contactnumber*",
+        ],
+    },
+    KeyRule {
+        category: "network address",
+        taint: Taint::Whole,
+        keys: &[
+            "ip",
+            "ips",
+            "ipv4",
+            "ipv6",
+            "*ipaddress*",
+            "clientip",
+            "remoteip",
+            "userip",
+            "realip",
+            "xrealip",
+            "forwardedfor",
+            "xforwardedfor",
+            "forwarded",
+            "remoteaddr",
+            "trueclientip",
+            "cfconnectingip",
+        ],
+    },
+    KeyRule {
+        category: "credential or secret",
+        taint: Taint::Whole,
+        keys: &[
+            "*password*",
+            "*passwd*",
+            "pwd",
+            "*pwd",
+            "*passphrase*",
+            "*secret*",
+            "*token*",
+            "*apikey*",
+            "*accesskey*",
+            "*privatekey*",
+            "*credential*",
+            "*authorization*",
+            "auth",
+            "*auth",
+            "authheader",
+            "*bearer*",
+            "*cookie*",
+            "*session*",
+            "*csrf*",
+            "*xsrf*",
+            "*jwt*",
+            "*signature*",
+            "otp",
+            "*pin",
+            "pincode",
+        ],
+    },
+    KeyRule {
+        category: "payment details",
+        taint: Taint::Whole,
+        keys: &[
+            "*cardnumber*",
+            "*creditcard*",
+            "pan",
+            "cvv",
+            "cvv2",
+            "cvc",
+            "*securitycode*",
+            "iban",
+            "*iban",
+            "*accountnumber*",
+            "sortcode",
+            "*sortcode",
+        ],
+    },
+];
+
+/// Keys holding a `name=value; …` cookie list: the values go, the names stay (as Sentry's own
+/// SDKs do, and as Relay expects of `request.cookies`).
+pub const COOKIE_KEYS: &[&str] = &["cookie", "cookies", "setcookie"];
+
+/// Keys the rules above would catch that name technical things, never people: kept so errors
+/// stay useful. (A plural `s` is ignored: `fileNames` is kept like `fileName`.)
+pub const TECHNICAL_KEYS: &[&str] = &[
+    "filename",
+    "pathname",
+    "dirname",
+    "basename",
+    "hostname",
+    "servername",
+    "domainname",
+    "functionname",
+    "methodname",
+    "typename",
+    "classname",
+    "modulename",
+    "packagename",
+    "routename",
+    "eventname",
+    "appname",
+    "applicationname",
+    "servicename",
+    "tablename",
+    "dbname",
+    "databasename",
+    "schemaname",
+    "columnname",
+    "fieldname",
+    "keyname",
+    "indexname",
+    "queuename",
+    "topicname",
+    "channelname",
+    "bucketname",
+    "operationname",
+    "transactionname",
+    "spanname",
+    "tagname",
+    "metricname",
+    "jobname",
+    "taskname",
+    "workername",
+    "listname",
+    "sdkname",
+    "browsername",
+    "osname",
+    "runtimename",
+    "devicename",
+    "envname",
+    "environmentname",
+    "releasename",
+    "projectname",
+    "componentname",
+    "layoutname",
+    "pagename",
+    "screenname",
+    "featurename",
+    "flagname",
+    "headername",
+    "paramname",
+    "cookiename",
+    "providername",
+    "sanctionslistname",
+    "listversionname",
+    "regimename",
+    "serveraddress",
+    "bindaddress",
+    "listenaddress",
+    "localaddress",
+    "baseaddress",
+    "tokentype",
+    "sessionduration",
+    "pinned",
+    "spinner",
+];
+
+pub struct ValueRule {
+    pub name: &'static str,
+    /// Regex (Rust syntax) for a candidate.
+    pub pattern: &'static str,
+    /// Which part of a candidate is personal, for patterns a regex cannot pin down alone.
+    pub check: Check,
+    /// What that part becomes.
+    pub replace: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The whole match.
+    Whole,
+    /// The longest run of digit groups that passes the Luhn checksum (card numbers).
+    Luhn,
+    /// The longest run of groups that passes the ISO 13616 mod-97 checksum (IBANs).
+    Iban,
+    /// The match, if `std::net::Ipv6Addr` parses it and it stands alone (not `a::b`).
+    Ipv6,
+    /// The credential after the scheme word, if it has 8+ characters and a digit.
+    Credential,
+    /// The value after `=` or `:`.
+    Assigned,
+}
+
+/// Values that are personal wherever they appear: in messages, stack text and every field.
+/// Only the personal part is replaced, so "Lookup failed for a@b.com" reads "Lookup failed
+/// for [email]". Rules run in this order: a JWT is not left for the bearer rule to half-eat.
+pub const VALUE_RULES: &[ValueRule] = &[
+    ValueRule {
+        name: "JSON web token",
+        pattern: r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
+        check: Check::Whole,
+        replace: "[jwt]",
+    },
+    ValueRule {
+        name: "bearer or basic credentials",
+        pattern: r"(?i)\b(?:bearer|basic)\s+[A-Za-z0-9._~+/-]+=*",
+        check: Check::Credential,
+        replace: "[token]",
+    },
+    ValueRule {
+        name: "API key (Stripe, AWS, GitHub, Slack, Google style)",
+        pattern: r"\b(?:(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})\b",
+        check: Check::Whole,
+        replace: "[secret]",
+    },
+    ValueRule {
+        name: "secret assignment (password=…, api_key: …)",
+        pattern: r#"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret)["']?\s*[=:]\s*(?:"[^"]*"|'[^']*'|[^\s,;&"']+)"#,
+        check: Check::Assigned,
+        replace: "[Filtered]",
+    },
+    ValueRule {
+        name: "email address",
+        pattern: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        check: Check::Whole,
+        replace: "[email]",
+    },
+    ValueRule {
+        name: "payment card number (Luhn-checked, spaces or dashes allowed)",
+        pattern: r"\b\d(?:[ -]?\d){12,}\b",
+        check: Check::Luhn,
+        replace: "[card]",
+    },
+    ValueRule {
+        name: "IBAN (mod-97 checked)",
+        pattern: r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,}\b",
+        check: Check::Iban,
+        replace: "[iban]",
+    },
+    ValueRule {
+        name: "UK National Insurance number",
+        pattern: r"(?i)\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
+        check: Check::Whole,
+        replace: "[ni-number]",
+    },
+    ValueRule {
+        name: "phone number in international form",
+        pattern: r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]?\d{2,5}){1,4}\b",
+        check: Check::Whole,
+        replace: "[phone]",
+    },
+    ValueRule {
+        name: "IPv4 address",
+        pattern: r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b",
+        check: Check::Whole,
+        replace: "[ip]",
+    },
+    ValueRule {
+        name: "IPv6 address",
+        pattern: r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?",
+        check: Check::Ipv6,
+        replace: "[ip]",
+    },
+    ValueRule {
+        name: "UK postcode",
+        pattern: r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) \d[ABD-HJLNP-UW-Z]{2}\b",
+        check: Check::Whole,
+        replace: "[postcode]",
+    },
+];
+
+/// Words too common to taint on their own when a name is split into words.
+pub const NAME_WORDS_KEPT: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lord", "lady", "the", "and",
+    "of", "de", "da", "del", "della", "di", "du", "van", "von", "der", "den", "la", "le", "bin",
+    "bint", "binti", "ibn", "al", "el", "jr", "sr", "ii", "iii", "unknown", "null", "none", "n/a",
+];
