@@ -77,6 +77,17 @@ export interface Options {
   dataDir?: string
   /** Log what the tracker does to stderr [ERROR_TRACKER_DEBUG=1]. */
   debug?: boolean
+  /**
+   * More to scrub, on top of the built-in policy (README, "What is scrubbed"). Scrubbing
+   * itself cannot be turned off.
+   */
+  scrub?: ScrubOptions
+  /**
+   * Secret key that pseudonymises `user.id` with HMAC-SHA256, so affected users can be
+   * counted without sending who they are [ERROR_TRACKER_USER_ID_SALT]. Without it the id is
+   * sent as given (after pattern scrubbing: an email as id becomes `[email]`).
+   */
+  userIdSalt?: string
 }
 
 /** Per-error data in Sentry's shapes, the second half of what `Sentry.withScope` would set. */
@@ -93,6 +104,21 @@ export interface Scope {
   request?: { url?: string; method?: string; headers?: Record<string, string>; query_string?: string; data?: unknown; cookies?: string | Record<string, string>; env?: Record<string, string> }
   /** What happened before the error. */
   breadcrumbs?: Array<{ timestamp?: number | string; type?: string; category?: string; level?: string; message?: string; data?: Record<string, unknown> }>
+}
+
+/** Extra scrubbing rules. */
+export interface ScrubOptions {
+  /**
+   * More keys whose values are personal, matched ignoring case and separators
+   * (`"customerRef"` also catches `customer_ref`). A leading or trailing `*` matches
+   * anything: `"*ref*"` is any key containing `ref`.
+   */
+  keys?: Array<string>
+  /**
+   * More value patterns, as regular expression source (Rust `regex` syntax, e.g.
+   * `"CASE-\\d{6}"`); every match in every string becomes `[Filtered]`.
+   */
+  patterns?: Array<string>
 }
 
 export declare function stats(): Stats

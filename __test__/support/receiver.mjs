@@ -164,7 +164,9 @@ function parseLegacy(req, body, legacyToken) {
  * port, dsn, legacyUrl, envelopes, events, legacyRequests, legacyErrors, problems, requests, waitFor, close).
  * respond(kind, req, record) may return { status, headers?, body?, delayMs? } to override the default
  * answer for a well-formed request (without `status`, only the delay applies). Records carry the
- * `status` answered, so tests can tell accepted deliveries from injected failures.
+ * `status` answered, so tests can tell accepted deliveries from injected failures. Envelope and
+ * legacy records also carry `raw`: the decoded (decompressed) body as a UTF-8 string, exactly as
+ * sent, so tests can search what left the process byte for byte.
  */
 export async function startReceiver(opts = {}) {
   const { publicKey = 'testpublickey', projectId = '42', legacyToken = undefined, respond = undefined } = opts;
@@ -207,13 +209,15 @@ export async function startReceiver(opts = {}) {
           pre.push(`Content-Type must be application/x-sentry-envelope, got ${JSON.stringify(req.headers['content-type'])}`);
         }
         if (pre.length) return fail(pre);
-        const { headers, items, problems } = parseEnvelope(decodeBody(req, raw), { dsn: r.dsn });
+        const decoded = decodeBody(req, raw);
+        const { headers, items, problems } = parseEnvelope(decoded, { dsn: r.dsn });
         if (problems.length) return fail(problems);
-        record = { headers, items, httpHeaders: req.headers };
+        record = { headers, items, httpHeaders: req.headers, raw: decoded.toString('utf8') };
         answer = { status: 200, body: headers.event_id ? { id: headers.event_id } : {} };
       } else {
-        const body = parseLegacy(req, decodeBody(req, raw), legacyToken);
-        record = { at: Date.now(), headers: req.headers, body };
+        const decoded = decodeBody(req, raw);
+        const body = parseLegacy(req, decoded, legacyToken);
+        record = { at: Date.now(), headers: req.headers, body, raw: decoded.toString('utf8') };
         answer = { status: 200, body: { ok: true } };
       }
     } catch (e) {

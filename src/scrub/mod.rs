@@ -5,8 +5,8 @@
 //! 1. **By key.** Every value under a key that names personal data becomes `"[Filtered]"`,
 //!    and is remembered as tainted. Strings holding JSON, URLs, query strings or
 //!    `key=value` text are scrubbed by key inside. The user keeps only a (pseudonymised) id.
-//! 2. **By value.** In every string and key: each tainted value becomes `"[Filtered]"`,
-//!    then each value pattern (emails, card numbers, …) its placeholder.
+//! 2. **By value.** In every string and key: each value pattern (emails, card numbers, …)
+//!    becomes its placeholder, then each tainted value `"[Filtered]"`.
 //!
 //! Only what the SDK itself sets (ids, timestamps, release, SDK and runtime facts) is exempt.
 
@@ -24,6 +24,7 @@ use regex::Regex;
 use sentry_types::protocol::v7::{Event, Exception, Url, Values as List};
 use serde_json::{Map, Value};
 use sha2::Sha256;
+use std::borrow::Cow;
 use structured::KeyFilter;
 use taint::{Matcher, Tainted};
 use values::Values;
@@ -86,6 +87,7 @@ impl Scrubber {
         let mut by_key = ByKey {
             keys: &self.keys,
             tainted: Tainted::default(),
+            filtered: 0,
         };
         let user_id = self.user(&mut doc, &mut by_key);
         for field in scrubbed_fields(&mut doc) {
@@ -175,6 +177,8 @@ fn scrubbed_fields(doc: &mut Value) -> Vec<&mut Value> {
 struct ByKey<'a> {
     keys: &'a Keys,
     tainted: Tainted,
+    /// Values filtered so far, so structured strings can tell whether they changed.
+    filtered: usize,
 }
 
 impl KeyFilter for ByKey<'_> {
@@ -183,7 +187,12 @@ impl KeyFilter for ByKey<'_> {
             return false;
         };
         self.tainted.add_value(value, how);
+        self.filtered += 1;
         true
+    }
+
+    fn filtered(&self) -> usize {
+        self.filtered
     }
 
     fn document(&mut self, doc: &mut Value, depth: usize) {
@@ -215,7 +224,8 @@ impl KeyFilter for ByKey<'_> {
     }
 }
 
-/// Pass 2: taint, then value patterns, in every string and key.
+/// Pass 2: value patterns, then taint, in every string and key. Patterns go first so an
+/// email holding a tainted name reads `[email]`, not `[Filtered]@example.com`.
 struct ByValue<'a> {
     taint: Option<Matcher>,
     values: &'a Values,
@@ -223,12 +233,18 @@ struct ByValue<'a> {
 
 impl ByValue<'_> {
     fn text(&self, text: &str) -> Option<String> {
-        let tainted = match &self.taint {
-            Some(m) => m.scrub(text),
-            None => text.into(),
+        let patterned = self.values.scrub(text);
+        let out = match &self.taint {
+            Some(m) => match m.scrub(&patterned) {
+                Cow::Borrowed(_) => patterned,
+                Cow::Owned(s) => s.into(),
+            },
+            None => patterned,
         };
-        let out = self.values.scrub(&tainted);
-        (out != text).then(|| out.into_owned())
+        match out {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(s) => Some(s),
+        }
     }
 
     fn value(&self, v: &mut Value) {
@@ -382,10 +398,7 @@ mod tests {
         assert_eq!(out["contexts"]["runtime"]["name"], "node");
         assert_eq!(out["contexts"]["ScreeningError"]["code"], "E_MATCH");
         assert_eq!(out["user"], json!({ "id": "u-42", "plan": "pro" }));
-        assert_eq!(
-            out["breadcrumbs"]["values"][0]["message"],
-            "called [Filtered]"
-        );
+        assert_eq!(out["breadcrumbs"]["values"][0]["message"], "called [phone]");
         assert_eq!(out["breadcrumbs"]["values"][0]["data"]["step"], 2);
         assert_eq!(out["release"], "app@1.0.0");
         assert_eq!(

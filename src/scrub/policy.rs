@@ -374,3 +374,43 @@ pub const NAME_WORDS_KEPT: &[&str] = &[
     "of", "de", "da", "del", "della", "di", "du", "van", "von", "der", "den", "la", "le", "bin",
     "bint", "binti", "ibn", "al", "el", "jr", "sr", "ii", "iii", "unknown", "null", "none", "n/a",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's "What is scrubbed" section is what reviewers read; it must list every rule.
+    #[test]
+    fn readme_lists_the_whole_policy() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("## What is scrubbed")
+            .expect("README has a What is scrubbed section");
+        let section = &readme[start..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+        let listed = |s: &str| section.contains(&format!("`{s}`"));
+        for rule in KEY_RULES {
+            assert!(
+                section.contains(rule.category),
+                "README lacks {}",
+                rule.category
+            );
+            for key in rule.keys {
+                assert!(listed(key), "README lacks key `{key}` ({})", rule.category);
+            }
+        }
+        for key in TECHNICAL_KEYS
+            .iter()
+            .chain(COOKIE_KEYS.iter().filter(|k| **k != "setcookie"))
+        {
+            assert!(listed(key), "README lacks kept key `{key}`");
+        }
+        for rule in VALUE_RULES {
+            assert!(
+                section.contains(&format!("| {} | `{}` |", rule.name, rule.replace)),
+                "README lacks value rule {}",
+                rule.name
+            );
+        }
+    }
+}

@@ -41,10 +41,11 @@ impl Values {
 
     /// `text` with every personal match replaced; borrowed when there was none.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let hits = self.any.matches(text);
-        if !hits.matched_any() {
+        // Most strings match nothing, and a set's yes/no search stops at the first hit.
+        if !self.any.is_match(text) {
             return Cow::Borrowed(text);
         }
+        let hits = self.any.matches(text);
         let mut out = Cow::Borrowed(text);
         for i in hits.iter() {
             let rule = &self.rules[i];
