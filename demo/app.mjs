@@ -53,6 +53,16 @@ for (const attempt of attempts) {
     trackError(err, { listVersion: '2026.11', step: attempt.toString().slice(6, 40) }, scope);
   }
 }
+// Screening errors carry personal data; the scrubber removes it before anything is sent.
+try {
+  const subject = { name: 'Jane Roe', dob: '1984-03-09', email: 'jane.roe@example.org' };
+  throw new ScreeningInputError(
+    `No sanctions match could be confirmed for ${subject.name} born ${subject.dob} (NI QQ 12 34 56 C)`,
+    'subject',
+  );
+} catch (err) {
+  trackError(err, { subject: { name: 'Jane Roe', dob: '1984-03-09', email: 'jane.roe@example.org' }, listVersion: '2026.11' }, scope);
+}
 try {
   await screenBatch([1, 2, 3, 4]);
 } catch (err) {

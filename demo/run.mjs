@@ -36,6 +36,7 @@ for (const event of ingest.events) {
   for (const linked of chain.slice(0, -1).reverse()) {
     console.log(`      ${linked.mechanism?.data?.source ?? 'linked'}: ${linked.type}: ${linked.value}`);
   }
+  if (event.extra) console.log(`      context: ${JSON.stringify(event.extra)}`);
 }
 console.log(`\nLegacy endpoint received ${ingest.legacyErrors.length} errors in ${ingest.legacyRequests.length} request(s):`);
 for (const item of ingest.legacyErrors) {

@@ -125,13 +125,30 @@ fn assignments(text: &str, f: &mut dyn KeyFilter) -> Option<String> {
     })
 }
 
-/// The length of the value at the start of `rest`: a quoted string, or up to a separator.
+/// The length of the value at the start of `rest`: a quoted string, a bracketed list or
+/// object (to its matching bracket), or up to a separator.
 fn value_len(rest: &str) -> usize {
-    if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
-        return rest[1..].find(q).map_or(rest.len(), |i| i + 2);
+    match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => rest[1..].find(q).map_or(rest.len(), |i| i + 2),
+        Some(open @ ('[' | '{')) => {
+            let close = if open == '[' { ']' } else { '}' };
+            let mut depth = 0usize;
+            for (i, c) in rest.char_indices() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+            }
+            rest.len()
+        }
+        _ => rest
+            .find(|c: char| c.is_whitespace() || ",;&)}]\"'".contains(c))
+            .unwrap_or(rest.len()),
     }
-    rest.find(|c: char| c.is_whitespace() || ",;&)}]\"'".contains(c))
-        .unwrap_or(rest.len())
 }
 
 /// `a=1; b=2` becomes `a=[Filtered]; b=[Filtered]` (the caller has tainted the values).
@@ -227,6 +244,9 @@ mod tests {
             "screening failed: name=[Filtered] dob=[Filtered] list=OFSI"
         );
         assert_eq!(removed, ["Jane Roe", "1970-01-01"]);
+        let (out, removed) = run("scoreMatches([{ name: ['x', 'y'] }, {}])");
+        assert_eq!(out.unwrap(), "scoreMatches([{ name: [Filtered] }, {}])");
+        assert_eq!(removed, ["['x', 'y']"]);
         // File positions in stack text are not assignments.
         assert_eq!(run("    at screen (/srv/app/name.js:10:5)").0, None);
     }
