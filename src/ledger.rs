@@ -31,6 +31,8 @@ pub struct Ledger {
     pub dropped: AtomicU64,
     pub retrying: AtomicU64,
     pub failed: AtomicU64,
+    /// Milliseconds since the epoch until which Sentry rate-limits errors (0: not limited).
+    pub rate_limited_until_ms: AtomicU64,
     delivered: [AtomicU64; 3],
     settled_count: AtomicU64,
     /// Callers waiting in `flush`: sinks that batch send at once while it is non-zero.
@@ -54,6 +56,7 @@ impl Ledger {
             dropped: AtomicU64::new(0),
             retrying: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            rate_limited_until_ms: AtomicU64::new(0),
             delivered: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             settled_count: AtomicU64::new(0),
             flushing: AtomicUsize::new(0),

@@ -1,7 +1,7 @@
 //! The one HTTP POST both network sinks use, and what its answer means for the event: keep-alive
 //! agents, a verdict per response, and backoff with jitter between retries.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use ureq::Agent;
 
 pub const USER_AGENT: &str = concat!("calmony-error-tracker/", env!("CARGO_PKG_VERSION"));
@@ -32,15 +32,29 @@ pub fn agent(connections: usize) -> Agent {
         .into()
 }
 
-pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Attempt {
+/// One response (or network failure), with the headers that pace the next request.
+pub struct Reply {
+    /// 0 when no response came.
+    pub status: u16,
+    pub attempt: Attempt,
+    pub retry_after: Option<String>,
+    pub rate_limits: Option<String>,
+}
+
+pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let mut request = agent.post(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     match request.send(body) {
-        Err(e) => Attempt::Retry {
-            after: None,
-            reason: e.to_string(),
+        Err(e) => Reply {
+            status: 0,
+            attempt: Attempt::Retry {
+                after: None,
+                reason: e.to_string(),
+            },
+            retry_after: None,
+            rate_limits: None,
         },
         Ok(mut response) => {
             let status = response.status().as_u16();
@@ -51,16 +65,35 @@ pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> 
                 .limit(64 * 1024)
                 .read_to_string()
                 .unwrap_or_default();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64);
-            verdict(status, retry_after, text.trim())
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let retry_after = header("retry-after");
+            let after = retry_after
+                .as_deref()
+                .and_then(|h| parse_retry_after(h, SystemTime::now()));
+            Reply {
+                status,
+                attempt: verdict(status, after, text.trim()),
+                retry_after,
+                rate_limits: header("x-sentry-rate-limits"),
+            }
         }
     }
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub fn parse_retry_after(header: &str, now: SystemTime) -> Option<Duration> {
+    let header = header.trim();
+    if let Ok(seconds) = header.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let at = httpdate::parse_http_date(header).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 fn verdict(status: u16, retry_after: Option<Duration>, body: &str) -> Attempt {

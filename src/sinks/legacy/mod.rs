@@ -167,7 +167,7 @@ impl Batcher {
             headers.push(("Authorization", auth.as_str()));
         }
         self.budget.spend(now);
-        match http::post(&self.agent, &self.url, &headers, &body) {
+        match http::post(&self.agent, &self.url, &headers, &body).attempt {
             Attempt::Delivered => {
                 log::debug(format_args!("legacy: delivered a batch of {count}"));
                 self.finish(count, Ok(()));

@@ -1,19 +1,22 @@
 //! Sentry: one envelope per event, POSTed to the DSN's envelope endpoint by a small pool of
-//! threads sharing one keep-alive agent, so a slow ingest is worked in parallel.
+//! threads sharing one keep-alive agent, so a slow ingest is worked in parallel. Every thread
+//! passes one gate (`gate.rs`) that holds them all back while Sentry rate-limits
+//! (`ratelimit.rs`) or fails, so a struggling ingest is not hammered; events wait, never drop.
 
 mod envelope;
+mod gate;
+mod ratelimit;
 
 use super::http::{self, Attempt};
 use super::{Finished, Sink};
 use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use parking_lot::Mutex;
+use gate::{Gate, Outcome};
 use sentry_types::Dsn;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
 
 /// Requests in flight at once. At 200 ms a request that drains 80 events a second.
 const CONCURRENCY: usize = 16;
@@ -26,8 +29,8 @@ struct Transport {
     url: String,
     auth: String,
     agent: ureq::Agent,
-    /// While the server has asked us to wait, no thread sends.
-    paused_until: Mutex<Option<Instant>>,
+    /// Rate limits and backoff, shared by every sender thread.
+    gate: Gate,
 }
 
 impl SentrySink {
@@ -36,7 +39,7 @@ impl SentrySink {
             url: dsn.envelope_api_url().to_string(),
             auth: dsn.to_auth(Some(http::USER_AGENT)).to_string(),
             agent: http::agent(CONCURRENCY),
-            paused_until: Mutex::new(None),
+            gate: Gate::default(),
         });
         let (queue, rx) = unbounded();
         for i in 0..CONCURRENCY {
@@ -76,56 +79,44 @@ impl Transport {
             ("Content-Type", "application/x-sentry-envelope"),
             ("X-Sentry-Auth", self.auth.as_str()),
         ];
-        let mut attempt = 0;
-        loop {
-            self.wait_out_pause();
-            match http::post(&self.agent, &self.url, &headers, &body) {
-                Attempt::Delivered => break,
-                Attempt::Rejected(reason) => {
-                    self.end_retrying(attempt);
-                    return Err(reason);
+        let mut retries = 0;
+        let outcome = loop {
+            self.gate.enter();
+            let reply = http::post(&self.agent, &self.url, &headers, &body);
+            self.gate.leave(match &reply.attempt {
+                Attempt::Retry { after, .. } if reply.status != 429 => {
+                    Outcome::Failed { after: *after }
                 }
-                Attempt::Retry { after, reason } => {
-                    if attempt == 0 {
+                _ => Outcome::Answered {
+                    status: reply.status,
+                    rate_limits: reply.rate_limits.as_deref(),
+                    retry_after: reply.retry_after.as_deref(),
+                },
+            });
+            match reply.attempt {
+                Attempt::Delivered => break Ok(()),
+                Attempt::Rejected(reason) => break Err(reason),
+                Attempt::Retry { reason, .. } => {
+                    if retries == 0 {
                         LEDGER.retrying.fetch_add(1, Relaxed);
                     }
-                    let wait = after.unwrap_or_else(|| http::backoff(attempt));
+                    retries += 1;
                     log::debug(format_args!(
-                        "sentry: event {} will be retried in {wait:?}: {reason}",
+                        "sentry: event {} will be retried: {reason}",
                         event.event.event_id.simple()
                     ));
-                    if after.is_some() {
-                        let mut paused = self.paused_until.lock();
-                        let until = Instant::now() + wait;
-                        *paused = Some(paused.map_or(until, |p| p.max(until)));
-                    } else {
-                        thread::sleep(wait);
-                    }
-                    attempt += 1;
                 }
             }
-        }
-        self.end_retrying(attempt);
-        log::debug(format_args!(
-            "sentry: delivered {}",
-            event.event.event_id.simple()
-        ));
-        Ok(())
-    }
-
-    fn end_retrying(&self, attempts: u32) {
-        if attempts > 0 {
+        };
+        if retries > 0 {
             LEDGER.retrying.fetch_sub(1, Relaxed);
         }
-    }
-
-    fn wait_out_pause(&self) {
-        let until = *self.paused_until.lock();
-        if let Some(until) = until {
-            let now = Instant::now();
-            if until > now {
-                thread::sleep(until - now);
-            }
+        if outcome.is_ok() {
+            log::debug(format_args!(
+                "sentry: delivered {}",
+                event.event.event_id.simple()
+            ));
         }
+        outcome
     }
 }

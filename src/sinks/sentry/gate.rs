@@ -1,0 +1,103 @@
+//! When the sender threads may send. One gate for all of them, so a limited or failing ingest
+//! sees one request, not sixteen: while Sentry rate-limits errors nobody sends; after a
+//! failure everybody waits out the backoff, then a single probe goes, and the rest follow only
+//! once it gets through.
+
+use super::super::http;
+use super::ratelimit::RateLimits;
+use crate::ledger::LEDGER;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Default)]
+struct State {
+    limits: RateLimits,
+    /// Failures in a row; while non-zero, one probe at a time.
+    failures: u32,
+    backoff_until: Option<Instant>,
+    probe_in_flight: bool,
+}
+
+#[derive(Default)]
+pub struct Gate {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// What became of a request sent through the gate.
+pub enum Outcome<'a> {
+    /// A response arrived (any status); its rate-limit headers count.
+    Answered {
+        status: u16,
+        rate_limits: Option<&'a str>,
+        retry_after: Option<&'a str>,
+    },
+    /// The request failed or the server failed (5xx, timeout, no connection).
+    Failed { after: Option<Duration> },
+}
+
+impl Gate {
+    /// Blocks until a request may go.
+    pub fn enter(&self) {
+        let mut s = self.state.lock();
+        loop {
+            let now = Instant::now();
+            let limited = s.limits.until(SystemTime::now()).map(|until| {
+                now + until
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+            });
+            let wait_until = match (limited, s.backoff_until.filter(|b| *b > now)) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            match wait_until {
+                Some(at) => {
+                    self.changed.wait_until(&mut s, at);
+                }
+                None if s.failures > 0 && s.probe_in_flight => self.changed.wait(&mut s),
+                None => {
+                    if s.failures > 0 {
+                        s.probe_in_flight = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reports what the request let through by `enter` came to.
+    pub fn leave(&self, outcome: Outcome<'_>) {
+        let mut s = self.state.lock();
+        s.probe_in_flight = false;
+        match outcome {
+            Outcome::Answered {
+                status,
+                rate_limits,
+                retry_after,
+            } => {
+                s.limits
+                    .update(status, rate_limits, retry_after, SystemTime::now());
+                if status == 429 {
+                    // Be polite when the limit lifts: one request first.
+                    s.failures = s.failures.max(1);
+                } else {
+                    s.failures = 0;
+                    s.backoff_until = None;
+                }
+            }
+            Outcome::Failed { after } => {
+                let wait = http::backoff(s.failures).max(after.unwrap_or_default());
+                s.failures += 1;
+                s.backoff_until = Some(Instant::now() + wait);
+            }
+        }
+        let until = s.limits.until(SystemTime::now()).map_or(0, |u| {
+            u.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        });
+        LEDGER.rate_limited_until_ms.store(until, Relaxed);
+        self.changed.notify_all();
+    }
+}

@@ -1,0 +1,123 @@
+//! Sentry's rate limits, as the SDK developer docs define them: `X-Sentry-Rate-Limits`
+//! (per data category, on any response) takes precedence over `Retry-After`; a 429 with
+//! neither means a minute. Only the `error` category matters here: events are all we send.
+
+use super::super::http::parse_retry_after;
+use std::time::{Duration, SystemTime};
+
+/// How long a bare 429 holds everything back.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// When sending events may resume; `None` when it may now.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct RateLimits {
+    until: Option<SystemTime>,
+}
+
+impl RateLimits {
+    /// Takes in one response's headers (`status` 0 for a network error).
+    pub fn update(
+        &mut self,
+        status: u16,
+        rate_limits: Option<&str>,
+        retry_after: Option<&str>,
+        now: SystemTime,
+    ) {
+        if let Some(header) = rate_limits.filter(|h| !h.trim().is_empty()) {
+            for limit in header.split(',') {
+                if let Some(until) = error_limit(limit.trim(), now) {
+                    self.extend(until);
+                }
+            }
+        } else if status == 429 {
+            let wait = retry_after
+                .and_then(|h| parse_retry_after(h, now))
+                .unwrap_or(DEFAULT_RETRY_AFTER);
+            self.extend(now + wait);
+        }
+    }
+
+    fn extend(&mut self, until: SystemTime) {
+        self.until = Some(self.until.map_or(until, |u| u.max(until)));
+    }
+
+    /// The end of the current limit on events, if one is in force at `now`.
+    pub fn until(&self, now: SystemTime) -> Option<SystemTime> {
+        self.until.filter(|u| *u > now)
+    }
+}
+
+/// `retry_after:categories:scope:reason_code:namespaces`, applying to errors when the
+/// categories are empty (all) or name `error` or `default`.
+fn error_limit(limit: &str, now: SystemTime) -> Option<SystemTime> {
+    let mut fields = limit.split(':');
+    let seconds: f64 = fields.next()?.trim().parse().ok()?;
+    let categories = fields.next().unwrap_or("");
+    let applies = categories.trim().is_empty()
+        || categories
+            .split(';')
+            .any(|c| matches!(c.trim(), "error" | "default"));
+    (applies && seconds.is_finite() && seconds >= 0.0)
+        .then(|| now + Duration::from_secs_f64(seconds.ceil()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(now: SystemTime, s: u64) -> Option<SystemTime> {
+        Some(now + Duration::from_secs(s))
+    }
+
+    #[test]
+    fn sentry_header_per_category() {
+        let now = SystemTime::now();
+        let mut l = RateLimits::default();
+        l.update(
+            200,
+            Some("60:transaction:key, 2700:session:organization"),
+            None,
+            now,
+        );
+        assert_eq!(
+            l.until(now),
+            None,
+            "other categories do not hold errors back"
+        );
+        l.update(
+            200,
+            Some("30:error;transaction:project:quota_exceeded"),
+            None,
+            now,
+        );
+        assert_eq!(l.until(now), at(now, 30));
+        l.update(429, Some("90::organization"), Some("5"), now);
+        assert_eq!(
+            l.until(now),
+            at(now, 90),
+            "empty categories mean all; the header wins over Retry-After"
+        );
+        assert_eq!(l.until(now + Duration::from_secs(91)), None);
+    }
+
+    #[test]
+    fn retry_after_seconds_date_and_default() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        let mut l = RateLimits::default();
+        l.update(429, None, Some("7"), now);
+        assert_eq!(l.until(now), at(now, 7));
+        let mut l = RateLimits::default();
+        l.update(429, None, Some("Sun, 06 Nov 1994 08:50:37 GMT"), now);
+        assert_eq!(l.until(now), at(now, 60));
+        let mut l = RateLimits::default();
+        l.update(429, None, None, now);
+        assert_eq!(l.until(now), at(now, 60));
+        let mut l = RateLimits::default();
+        l.update(503, None, Some("7"), now);
+        assert_eq!(
+            l.until(now),
+            None,
+            "Retry-After on a 5xx is backoff, not a rate limit"
+        );
+    }
+}
