@@ -88,6 +88,17 @@ export interface Options {
    * sent as given (after pattern scrubbing: an email as id becomes `[email]`).
    */
   userIdSalt?: string
+  /**
+   * Most bytes that events waiting for delivery may hold in memory (default 64 MiB). Past
+   * it they wait in the spool under `dataDir` instead; how many may wait is not limited
+   * [ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES].
+   */
+  maxQueueMemoryBytes?: number
+  /**
+   * Days the audit trail under `dataDir/audit/` keeps (default 400)
+   * [ERROR_TRACKER_AUDIT_RETENTION_DAYS].
+   */
+  auditRetentionDays?: number
 }
 
 /** Per-error data in Sentry's shapes, the second half of what `Sentry.withScope` would set. */
@@ -121,22 +132,42 @@ export interface ScrubOptions {
   patterns?: Array<string>
 }
 
+export interface SinkCounts {
+  delivered: number
+  failed: number
+  retrying: number
+}
+
+export interface SinkStats {
+  sentry: SinkCounts
+  legacy: SinkCounts
+  outbox: SinkCounts
+}
+
 export declare function stats(): Stats
 
 /** Counters since the process started. */
 export interface Stats {
   /** Errors accepted by `trackError` (after sampling). */
   captured: number
+  /** Errors an earlier process captured and this one recovered from the spool to deliver. */
+  replayed: number
   /** Errors delivered, per sink. */
   delivered: Delivered
-  /** Errors captured but not yet delivered everywhere. */
+  /** Errors captured (or replayed) but not yet delivered everywhere. */
   queued: number
-  /** Errors waiting to be sent again after a failed attempt. */
+  /** Errors in the spool under `dataDir` that some sink still has to get. */
+  spooled: number
+  /** Errors waiting to be sent again after a failed attempt (once per sink). */
   retrying: number
-  /** Errors a sink refused for good (counted once per sink), also logged to stderr. */
+  /** Errors a sink refused for good (counted once per sink), also logged and audited. */
   failed: number
   /** Errors left out by `sampleRate`. */
   dropped: number
+  /** While Sentry rate-limits errors: when the limit ends (milliseconds since the epoch). */
+  rateLimitedUntil?: number
+  /** `delivered`, `failed` and `retrying` for each sink. */
+  sinks: SinkStats
 }
 
 /**

@@ -17,6 +17,8 @@ pub enum SinkKind {
 }
 
 impl SinkKind {
+    pub const ALL: [SinkKind; 3] = [SinkKind::Sentry, SinkKind::Legacy, SinkKind::Outbox];
+
     pub fn name(self) -> &'static str {
         match self {
             SinkKind::Sentry => "sentry",
@@ -24,13 +26,30 @@ impl SinkKind {
             SinkKind::Outbox => "outbox",
         }
     }
+
+    pub fn from_name(name: &str) -> Option<SinkKind> {
+        SinkKind::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 pub struct Ledger {
+    /// Errors `trackError` accepted (sampled in).
     pub captured: AtomicU64,
+    /// Events recovered from an earlier process's spool.
+    pub replayed: AtomicU64,
+    /// Sequence numbers handed out: captured plus replayed.
+    pub next_seq: AtomicU64,
+    /// Events the worker has processed and written to the spool (or failed to process).
+    pub committed: AtomicU64,
     pub dropped: AtomicU64,
-    pub retrying: AtomicU64,
+    /// Events that could not be processed at all (a bug), beside the per-sink failures.
     pub failed: AtomicU64,
+    /// Bytes of finished events held in memory (spooled ones excluded).
+    pub memory: AtomicUsize,
+    /// Events in a spool that some sink still owes.
+    pub spooled: AtomicU64,
+    failed_by: [AtomicU64; 3],
+    retrying_by: [AtomicU64; 3],
     /// Milliseconds since the epoch until which Sentry rate-limits errors (0: not limited).
     pub rate_limited_until_ms: AtomicU64,
     delivered: [AtomicU64; 3],
@@ -53,9 +72,15 @@ impl Ledger {
     const fn new() -> Self {
         Ledger {
             captured: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            next_seq: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            retrying: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            memory: AtomicUsize::new(0),
+            spooled: AtomicU64::new(0),
+            failed_by: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            retrying_by: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             rate_limited_until_ms: AtomicU64::new(0),
             delivered: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             settled_count: AtomicU64::new(0),
@@ -76,9 +101,38 @@ impl Ledger {
         self.delivered[sink as usize].fetch_add(1, Relaxed);
     }
 
-    /// Events captured but not yet settled everywhere.
+    pub fn failed_at(&self, sink: SinkKind) -> u64 {
+        self.failed_by[sink as usize].load(Relaxed)
+    }
+
+    pub fn record_failed(&self, sink: SinkKind) {
+        self.failed_by[sink as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Events failed anywhere: per sink, plus any the worker could not process.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.load(Relaxed) + self.failed_by.iter().map(|f| f.load(Relaxed)).sum::<u64>()
+    }
+
+    pub fn retrying_at(&self, sink: SinkKind) -> u64 {
+        self.retrying_by[sink as usize].load(Relaxed)
+    }
+
+    pub fn retrying_total(&self) -> u64 {
+        self.retrying_by.iter().map(|f| f.load(Relaxed)).sum()
+    }
+
+    pub fn retry_started(&self, sink: SinkKind) {
+        self.retrying_by[sink as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn retry_ended(&self, sink: SinkKind) {
+        self.retrying_by[sink as usize].fetch_sub(1, Relaxed);
+    }
+
+    /// Events captured or replayed but not yet settled everywhere.
     pub fn queued(&self) -> u64 {
-        self.captured
+        self.next_seq
             .load(Relaxed)
             .saturating_sub(self.settled_count.load(Relaxed))
     }

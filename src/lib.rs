@@ -2,8 +2,10 @@
 //! they feed reads top to bottom: `capture` → `pipeline` → `worker` (`stack`, `event`,
 //! `fingerprint`, `scrub`) → `sinks`.
 
+mod audit;
 mod capture;
 mod event;
+mod exit;
 mod fingerprint;
 mod ledger;
 mod log;
@@ -12,6 +14,7 @@ mod pipeline;
 mod scope;
 pub mod scrub;
 mod sinks;
+mod spool;
 mod stack;
 mod worker;
 
@@ -43,6 +46,7 @@ pub fn init(env: Env, options: Option<Unknown>) -> Result<()> {
     match Config::resolve(&options, env_var) {
         Ok(config) => {
             pipeline::configure(config, host(&env));
+            exit::install(env.raw());
             Ok(())
         }
         Err(e) => {
@@ -71,8 +75,11 @@ pub fn track_error(
 ) -> String {
     let js = Js::new(env.raw());
     let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
-        let setup = pipeline::current()
-            .unwrap_or_else(|| pipeline::configure(Config::from_env_lenient(env_var), host(&env)));
+        let setup = pipeline::current().unwrap_or_else(|| {
+            let setup = pipeline::configure(Config::from_env_lenient(env_var), host(&env));
+            exit::install(env.raw());
+            setup
+        });
         let (event_id, keep) = pipeline::admit(&setup);
         if keep {
             let captured = capture::capture(
@@ -121,16 +128,24 @@ pub fn close(timeout_ms: Option<u32>) -> AsyncTask<Wait> {
 pub struct Stats {
     /// Errors accepted by `trackError` (after sampling).
     pub captured: i64,
+    /// Errors an earlier process captured and this one recovered from the spool to deliver.
+    pub replayed: i64,
     /// Errors delivered, per sink.
     pub delivered: Delivered,
-    /// Errors captured but not yet delivered everywhere.
+    /// Errors captured (or replayed) but not yet delivered everywhere.
     pub queued: i64,
-    /// Errors waiting to be sent again after a failed attempt.
+    /// Errors in the spool under `dataDir` that some sink still has to get.
+    pub spooled: i64,
+    /// Errors waiting to be sent again after a failed attempt (once per sink).
     pub retrying: i64,
-    /// Errors a sink refused for good (counted once per sink), also logged to stderr.
+    /// Errors a sink refused for good (counted once per sink), also logged and audited.
     pub failed: i64,
     /// Errors left out by `sampleRate`.
     pub dropped: i64,
+    /// While Sentry rate-limits errors: when the limit ends (milliseconds since the epoch).
+    pub rate_limited_until: Option<f64>,
+    /// `delivered`, `failed` and `retrying` for each sink.
+    pub sinks: SinkStats,
 }
 
 #[napi(object)]
@@ -141,20 +156,51 @@ pub struct Delivered {
     pub outbox: i64,
 }
 
+#[napi(object)]
+pub struct SinkStats {
+    pub sentry: SinkCounts,
+    pub legacy: SinkCounts,
+    pub outbox: SinkCounts,
+}
+
+#[napi(object)]
+pub struct SinkCounts {
+    pub delivered: i64,
+    pub failed: i64,
+    pub retrying: i64,
+}
+
 #[napi]
 pub fn stats() -> Stats {
     let n = |v: u64| v as i64;
+    let counts = |k: SinkKind| SinkCounts {
+        delivered: n(LEDGER.delivered(k)),
+        failed: n(LEDGER.failed_at(k)),
+        retrying: n(LEDGER.retrying_at(k)),
+    };
+    let limited = LEDGER.rate_limited_until_ms.load(Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     Stats {
         captured: n(LEDGER.captured.load(Relaxed)),
+        replayed: n(LEDGER.replayed.load(Relaxed)),
         delivered: Delivered {
             sentry: n(LEDGER.delivered(SinkKind::Sentry)),
             legacy: n(LEDGER.delivered(SinkKind::Legacy)),
             outbox: n(LEDGER.delivered(SinkKind::Outbox)),
         },
         queued: n(LEDGER.queued()),
-        retrying: n(LEDGER.retrying.load(Relaxed)),
-        failed: n(LEDGER.failed.load(Relaxed)),
+        spooled: n(LEDGER.spooled.load(Relaxed)),
+        retrying: n(LEDGER.retrying_total()),
+        failed: n(LEDGER.failed_total()),
         dropped: n(LEDGER.dropped.load(Relaxed)),
+        rate_limited_until: (limited > now).then_some(limited as f64),
+        sinks: SinkStats {
+            sentry: counts(SinkKind::Sentry),
+            legacy: counts(SinkKind::Legacy),
+            outbox: counts(SinkKind::Outbox),
+        },
     }
 }
 

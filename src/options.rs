@@ -46,6 +46,13 @@ pub struct Options {
     /// counted without sending who they are [ERROR_TRACKER_USER_ID_SALT]. Without it the id is
     /// sent as given (after pattern scrubbing: an email as id becomes `[email]`).
     pub user_id_salt: Option<String>,
+    /// Most bytes that events waiting for delivery may hold in memory (default 64 MiB). Past
+    /// it they wait in the spool under `dataDir` instead; how many may wait is not limited
+    /// [ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES].
+    pub max_queue_memory_bytes: Option<f64>,
+    /// Days the audit trail under `dataDir/audit/` keeps (default 400)
+    /// [ERROR_TRACKER_AUDIT_RETENTION_DAYS].
+    pub audit_retention_days: Option<u32>,
 }
 
 /// Extra scrubbing rules.
@@ -74,6 +81,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub debug: bool,
     pub scrub: ScrubConfig,
+    pub max_queue_memory_bytes: usize,
+    pub audit_retention_days: u32,
 }
 
 /// A bad option, named the way the user wrote it.
@@ -107,6 +116,14 @@ const FIELDS: &[(&str, &[&str])] = &[
     ("debug", &["ERROR_TRACKER_DEBUG"]),
     ("scrub", &[]),
     ("userIdSalt", &["ERROR_TRACKER_USER_ID_SALT"]),
+    (
+        "maxQueueMemoryBytes",
+        &["ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES"],
+    ),
+    (
+        "auditRetentionDays",
+        &["ERROR_TRACKER_AUDIT_RETENTION_DAYS"],
+    ),
 ];
 
 /// Where a value came from, so an error can say "from SENTRY_DSN".
@@ -257,6 +274,22 @@ impl Config {
                 format!("must be a whole number of at least 1, got {budget}"),
             ));
         }
+        let memory = r
+            .number("maxQueueMemoryBytes")?
+            .unwrap_or(64.0 * 1024.0 * 1024.0);
+        if memory < 0.0 || memory.fract() != 0.0 || memory > usize::MAX as f64 {
+            return Err(bad(
+                "maxQueueMemoryBytes",
+                format!("must be a whole number of bytes, got {memory}"),
+            ));
+        }
+        let retention = r.number("auditRetentionDays")?.unwrap_or(400.0);
+        if retention < 1.0 || retention.fract() != 0.0 || retention > 100_000.0 {
+            return Err(bad(
+                "auditRetentionDays",
+                format!("must be a whole number of days, at least 1, got {retention}"),
+            ));
+        }
         let data_dir = match r.string("dataDir")? {
             Some(dir) => PathBuf::from(dir),
             None => std::env::current_dir()
@@ -291,6 +324,8 @@ impl Config {
                 user_id_salt: r.string("userIdSalt")?,
                 ..scrub_options(options.get("scrub"))?
             },
+            max_queue_memory_bytes: memory as usize,
+            audit_retention_days: retention as u32,
         })
     }
 
@@ -454,6 +489,13 @@ mod tests {
                 "legacyMaxRequestsPerMinute",
             ),
             (json!({ "debug": "yes" }), "debug"),
+            (json!({ "maxQueueMemoryBytes": -1 }), "maxQueueMemoryBytes"),
+            (
+                json!({ "maxQueueMemoryBytes": "lots" }),
+                "maxQueueMemoryBytes",
+            ),
+            (json!({ "auditRetentionDays": 0 }), "auditRetentionDays"),
+            (json!({ "auditRetentionDays": 1.5 }), "auditRetentionDays"),
             (json!({ "sampelRate": 1 }), "options"),
             (json!("dsn"), "options"),
         ];

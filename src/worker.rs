@@ -13,7 +13,7 @@ use crate::ledger::LEDGER;
 use crate::log;
 use crate::pipeline::Setup;
 use crate::scrub::Texts;
-use crate::sinks::Finished;
+use crate::sinks::{Finished, Record};
 use crossbeam_channel::{Receiver, TryRecvError};
 use sentry_types::Uuid;
 use std::panic::{self, AssertUnwindSafe};
@@ -33,28 +33,50 @@ pub struct Job {
     pub setup: Arc<Setup>,
 }
 
+/// Events written to the spool but not yet committed are handed to the sinks in groups of at
+/// most this many, after one fsync for the group.
+const GROUP: usize = 256;
+
+/// A finished event written (not yet committed) to its setup's spool.
+struct Ready {
+    finished: Finished,
+    setup: Arc<Setup>,
+}
+
 pub fn run(queue: Receiver<Job>) {
+    let mut group: Vec<Ready> = Vec::new();
     loop {
         match queue.try_recv() {
             Ok(job) => {
                 let seq = job.seq;
                 // A bug here must cost one event, not the thread that serves them all.
-                if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| process(job))) {
-                    log::warn(format_args!(
-                        "event {seq} could not be processed: {panic:?}"
-                    ));
-                    LEDGER.failed.fetch_add(1, Relaxed);
-                    LEDGER.settle(seq);
+                match panic::catch_unwind(AssertUnwindSafe(|| process(job))) {
+                    Ok(ready) => group.push(ready),
+                    Err(panic) => {
+                        log::warn(format_args!(
+                            "event {seq} could not be processed: {panic:?}"
+                        ));
+                        LEDGER.failed.fetch_add(1, Relaxed);
+                        LEDGER.committed.fetch_add(1, Relaxed);
+                        LEDGER.settle(seq);
+                    }
+                }
+                if group.len() >= GROUP {
+                    release(&mut group);
                 }
             }
+            Err(TryRecvError::Empty) if !group.is_empty() => release(&mut group),
             Err(TryRecvError::Empty) => thread::park_timeout(TICK),
-            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Disconnected) => {
+                release(&mut group);
+                return;
+            }
         }
     }
 }
 
-fn process(job: Job) {
-    let setup = &job.setup;
+fn process(job: Job) -> Ready {
+    let setup = job.setup;
     let event = event::build(
         &job.captured,
         &Origin {
@@ -75,15 +97,64 @@ fn process(job: Job) {
     let event = setup
         .scrubber
         .event(event, Texts(vec![&mut stack, &mut fingerprint]));
-    let stack = Some(stack).filter(|s| !s.is_empty());
-    let finished = Arc::new(Finished::new(
-        job.seq,
-        event,
-        stack,
+    let record = Record {
+        id: job.event_id.simple().to_string(),
+        sinks: setup
+            .sinks
+            .iter()
+            .map(|s| s.kind().name().to_owned())
+            .collect(),
         fingerprint,
+        stack: Some(stack).filter(|s| !s.is_empty()),
+        event,
+    };
+    let finished = spool(job.seq, record, &setup);
+    Ready { finished, setup }
+}
+
+/// Writes the event to the spool and decides whether it also stays in memory: not while
+/// queued events already hold `maxQueueMemoryBytes`.
+pub fn spool(seq: u64, record: Record, setup: &Setup) -> Finished {
+    let payload = serde_json::to_vec(&record).unwrap_or_default();
+    let spooled = setup.durable.spool.as_ref().and_then(|spool| {
+        spool
+            .append(&payload)
+            .map_err(|e| log::warn(format_args!("spool: could not write an event: {e}")))
+            .ok()
+    });
+    let in_memory =
+        LEDGER.memory.load(Relaxed) + payload.len() <= setup.config.max_queue_memory_bytes;
+    Finished::new(
+        seq,
+        record,
+        payload.len(),
+        in_memory,
+        spooled,
+        setup.durable.clone(),
         setup.sinks.len(),
-    ));
-    for sink in &setup.sinks {
-        sink.submit(finished.clone());
+    )
+}
+
+/// Commits the group to disk (one fsync per spool), then hands each event to its sinks.
+fn release(group: &mut Vec<Ready>) {
+    let mut committed: Vec<*const Setup> = Vec::new();
+    for ready in group.iter() {
+        let key = Arc::as_ptr(&ready.setup);
+        if !committed.contains(&key) {
+            committed.push(key);
+            if let Some(spool) = &ready.setup.durable.spool {
+                if let Err(e) = spool.commit() {
+                    log::warn(format_args!("spool: could not commit: {e}"));
+                }
+            }
+        }
+    }
+    for Ready { finished, setup } in group.drain(..) {
+        finished.captured();
+        let finished = Arc::new(finished);
+        for sink in &setup.sinks {
+            sink.submit(finished.clone());
+        }
+        LEDGER.committed.fetch_add(1, Relaxed);
     }
 }

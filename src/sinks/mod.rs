@@ -1,69 +1,222 @@
 //! Stage 4: where events go. Each sink is a folder with its encoder and its request logic; the
 //! worker hands every finished event to each sink of the setup it was captured under, and each
 //! sink reports back through [`Finished::done`] once that event has been delivered or has
-//! failed for good.
+//! failed for good. Every transition is written to the audit trail, and every `done` to the
+//! spool, so a restart neither loses an event nor sends it twice to a sink that has it.
 
 mod http;
 pub mod legacy;
 pub mod outbox;
 pub mod sentry;
 
+use crate::audit::{Action, Audit, Subject};
 use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use crate::options::Config;
+use crate::spool::{Spool, SpoolRef};
 use sentry_types::protocol::v7::Event;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A processed event, ready for every sink.
-pub struct Finished {
-    pub seq: u64,
+/// What a sink sends: the scrubbed event and the texts that travel with it.
+pub struct Content {
     pub event: Event<'static>,
     /// The thrown error's stack as V8 printed it (the legacy format carries it).
     pub stack: Option<String>,
+}
+
+/// The spool record of an event: what a restart needs to send it again.
+#[derive(Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// The sinks it is owed to.
+    pub sinks: Vec<String>,
+    pub fingerprint: String,
+    pub stack: Option<String>,
+    pub event: Event<'static>,
+}
+
+/// Where the content is: in memory, or only in the spool while memory is over its cap.
+enum Body {
+    Memory(Arc<Content>, usize),
+    Spooled,
+}
+
+/// A processed event on its way to every sink of its setup. Each sink reports back through
+/// [`Finished::done`]; when the last has, the event is settled: out of the spool and counted.
+pub struct Finished {
+    pub seq: u64,
+    /// The event id, 32 hex digits.
+    pub id: String,
     /// Grouping key: the same throw site gives the same fingerprint.
     pub fingerprint: String,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+    body: Body,
+    spooled: Option<SpoolRef>,
+    durable: Arc<Durable>,
     /// Sinks still to report.
     pending: AtomicUsize,
+    /// Sinks that have counted it as retrying (bit per `SinkKind`).
+    retrying: AtomicUsize,
+}
+
+/// The files every event of a setup is accounted in.
+pub struct Durable {
+    pub spool: Option<Spool>,
+    pub audit: Audit,
 }
 
 impl Finished {
+    /// `in_memory`: keep the content in memory (else the sinks read it back from the spool).
     pub fn new(
         seq: u64,
-        event: Event<'static>,
-        stack: Option<String>,
-        fingerprint: String,
+        record: Record,
+        bytes: usize,
+        in_memory: bool,
+        spooled: Option<SpoolRef>,
+        durable: Arc<Durable>,
         sinks: usize,
     ) -> Self {
+        let release = record.event.release.as_deref().map(str::to_owned);
+        let environment = record.event.environment.as_deref().map(str::to_owned);
+        let body = if in_memory || spooled.is_none() {
+            LEDGER.memory.fetch_add(bytes, Ordering::Relaxed);
+            Body::Memory(
+                Arc::new(Content {
+                    event: record.event,
+                    stack: record.stack,
+                }),
+                bytes,
+            )
+        } else {
+            Body::Spooled
+        };
         Finished {
             seq,
-            event,
-            stack,
-            fingerprint,
+            id: record.id,
+            fingerprint: record.fingerprint,
+            release,
+            environment,
+            body,
+            spooled,
+            durable,
             pending: AtomicUsize::new(sinks),
+            retrying: AtomicUsize::new(0),
+        }
+    }
+
+    /// The event to send: from memory, or read back from the spool.
+    pub fn content(&self) -> Result<Arc<Content>, String> {
+        match (&self.body, self.spooled, &self.durable.spool) {
+            (Body::Memory(content, _), _, _) => Ok(content.clone()),
+            (Body::Spooled, Some(at), Some(spool)) => {
+                let bytes = spool
+                    .read(at)
+                    .map_err(|e| format!("spool read failed: {e}"))?;
+                let record: Record = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("spool record unreadable: {e}"))?;
+                Ok(Arc::new(Content {
+                    event: record.event,
+                    stack: record.stack,
+                }))
+            }
+            _ => Err("the event is neither in memory nor in the spool".into()),
+        }
+    }
+
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            event_id: &self.id,
+            fingerprint: &self.fingerprint,
+            release: self.release.as_deref(),
+            environment: self.environment.as_deref(),
+        }
+    }
+
+    /// The worker wrote it down: the first line of its audit trail.
+    pub fn captured(&self) {
+        self.durable
+            .audit
+            .record(&self.subject(), Action::Captured, None, None);
+    }
+
+    /// A sink could not deliver it yet and will try again: counted once per sink.
+    pub fn retrying(&self, sink: SinkKind, reason: &str) {
+        let bit = 1 << sink as usize;
+        if self.retrying.fetch_or(bit, Ordering::AcqRel) & bit == 0 {
+            LEDGER.retry_started(sink);
+            self.durable.audit.record(
+                &self.subject(),
+                Action::Retry,
+                Some(sink),
+                Some(&short(reason)),
+            );
         }
     }
 
     /// A sink is done with this event: delivered (`Ok`) or failed for good (`Err(reason)`).
     pub fn done(&self, sink: SinkKind, outcome: Result<(), String>) {
-        match outcome {
-            Ok(()) => LEDGER.record_delivered(sink),
+        if self.retrying.load(Ordering::Acquire) & (1 << sink as usize) != 0 {
+            LEDGER.retry_ended(sink);
+        }
+        match &outcome {
+            Ok(()) => {
+                LEDGER.record_delivered(sink);
+                self.durable
+                    .audit
+                    .record(&self.subject(), Action::Delivered, Some(sink), None);
+            }
             Err(reason) => {
-                LEDGER.failed.fetch_add(1, Ordering::Relaxed);
+                LEDGER.record_failed(sink);
                 log::warn(format_args!(
                     "{} rejected event {}: {reason}",
                     sink.name(),
-                    self.event.event_id.simple()
+                    self.id
                 ));
+                self.durable.audit.record(
+                    &self.subject(),
+                    Action::Failed,
+                    Some(sink),
+                    Some(&short(reason)),
+                );
             }
         }
+        if let Some(spool) = &self.durable.spool {
+            spool.ack(&self.id, sink);
+        }
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let (Some(spool), Some(at)) = (&self.durable.spool, self.spooled) {
+                spool.settle(at);
+            }
             LEDGER.settle(self.seq);
         }
     }
 }
 
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if let Body::Memory(_, bytes) = self.body {
+            LEDGER.memory.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An audit reason: the status line, never a response body that might echo the event.
+fn short(reason: &str) -> String {
+    reason
+        .split(['{', '\n'])
+        .next()
+        .unwrap_or(reason)
+        .trim()
+        .chars()
+        .take(120)
+        .collect()
+}
+
 pub trait Sink: Send + Sync {
+    fn kind(&self) -> SinkKind;
     /// Queues the event; never blocks the worker on the network.
     fn submit(&self, event: Arc<Finished>);
 }

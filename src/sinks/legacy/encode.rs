@@ -1,13 +1,13 @@
 //! The legacy wire format: `{"errors":[item, …]}`, one item per event (see README, "Legacy
 //! endpoint format").
 
-use super::super::Finished;
+use super::super::{Content, Finished};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-pub fn item(f: &Finished) -> Value {
-    let event = &f.event;
+pub fn item(f: &Finished, content: &Content) -> Value {
+    let event = &content.event;
     let main = event.exception.values.last();
     let timestamp = OffsetDateTime::from(event.timestamp)
         .format(&Rfc3339)
@@ -18,7 +18,7 @@ pub fn item(f: &Finished) -> Value {
         "level": event.level.to_string(),
         "name": main.map(|e| e.ty.as_str()).unwrap_or("Error"),
         "message": main.and_then(|e| e.value.as_deref()).unwrap_or(""),
-        "stack": f.stack,
+        "stack": content.stack,
         "fingerprint": f.fingerprint,
         "release": event.release,
         "environment": event.environment,

@@ -14,7 +14,6 @@ use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use sentry_types::protocol::v7::Url;
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -45,7 +44,6 @@ impl LegacySink {
             waiting: VecDeque::new(),
             retry_at: None,
             attempt: 0,
-            retrying: 0,
         };
         let spawned = thread::Builder::new()
             .name("error-tracker-legacy".into())
@@ -60,6 +58,10 @@ impl LegacySink {
 }
 
 impl Sink for LegacySink {
+    fn kind(&self) -> SinkKind {
+        SinkKind::Legacy
+    }
+
     fn submit(&self, event: Arc<Finished>) {
         if let Err(e) = self.queue.send(event) {
             e.0.done(SinkKind::Legacy, Err("no sender thread".into()));
@@ -67,10 +69,10 @@ impl Sink for LegacySink {
     }
 }
 
+/// An event waiting for a request. Its item is encoded only when a batch goes, so an event
+/// that waits in the spool while memory is capped stays there until then.
 struct Waiting {
     event: Arc<Finished>,
-    item: Value,
-    size: usize,
     since: Instant,
 }
 
@@ -83,8 +85,6 @@ struct Batcher {
     /// Set after a failed request: no request before it.
     retry_at: Option<Instant>,
     attempt: u32,
-    /// How many events `stats().retrying` counts for this sender.
-    retrying: u64,
 }
 
 impl Batcher {
@@ -121,12 +121,8 @@ impl Batcher {
     }
 
     fn take(&mut self, event: Arc<Finished>) {
-        let item = encode::item(&event);
-        let size = item.to_string().len();
         self.waiting.push_back(Waiting {
             event,
-            item,
-            size,
             since: Instant::now(),
         });
     }
@@ -149,19 +145,35 @@ impl Batcher {
     }
 
     fn send_batch(&mut self, now: Instant) {
+        // Encode up to a batch's worth; an event that cannot be read back fails alone.
+        let mut items: Vec<Value> = Vec::new();
         let mut bytes = 0;
-        let count = self
-            .waiting
-            .iter()
-            .take(BATCH_ITEMS)
-            .take_while(|w| {
-                bytes += w.size;
-                bytes <= BATCH_BYTES
-            })
-            .count()
-            .max(1);
-        let items: Vec<&Value> = self.waiting.iter().take(count).map(|w| &w.item).collect();
-        let body = encode::batch(&items);
+        let mut i = 0;
+        while i < self.waiting.len() && items.len() < BATCH_ITEMS {
+            let event = &self.waiting[i].event;
+            match event.content() {
+                Ok(content) => {
+                    let item = encode::item(event, &content);
+                    let size = item.to_string().len();
+                    if !items.is_empty() && bytes + size > BATCH_BYTES {
+                        break;
+                    }
+                    bytes += size;
+                    items.push(item);
+                    i += 1;
+                }
+                Err(reason) => {
+                    let w = self.waiting.remove(i).expect("i is in range");
+                    w.event.done(SinkKind::Legacy, Err(reason));
+                }
+            }
+        }
+        let count = items.len();
+        if count == 0 {
+            return;
+        }
+        let body = encode::batch(&items.iter().collect::<Vec<_>>());
+        drop(items);
         let mut headers = vec![("Content-Type", "application/json")];
         if let Some(auth) = &self.auth {
             headers.push(("Authorization", auth.as_str()));
@@ -174,9 +186,8 @@ impl Batcher {
             }
             Attempt::Rejected(reason) => self.finish(count, Err(reason)),
             Attempt::Retry { after, reason } => {
-                if self.retrying == 0 {
-                    self.retrying = count as u64;
-                    LEDGER.retrying.fetch_add(self.retrying, Relaxed);
+                for w in self.waiting.iter().take(count) {
+                    w.event.retrying(SinkKind::Legacy, &reason);
                 }
                 let wait = after.unwrap_or_else(|| http::backoff(self.attempt));
                 log::debug(format_args!(
@@ -189,8 +200,6 @@ impl Batcher {
     }
 
     fn finish(&mut self, count: usize, outcome: Result<(), String>) {
-        LEDGER.retrying.fetch_sub(self.retrying, Relaxed);
-        self.retrying = 0;
         self.attempt = 0;
         self.retry_at = None;
         for w in self.waiting.drain(..count) {

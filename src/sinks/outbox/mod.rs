@@ -27,7 +27,8 @@ impl Outbox {
     }
 
     fn append(&self, event: &Finished) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&event.event)?;
+        let content = event.content().map_err(std::io::Error::other)?;
+        let mut line = serde_json::to_vec(&content.event)?;
         line.push(b'\n');
         let mut file = self.file.lock();
         if file.is_none() {
@@ -46,6 +47,10 @@ impl Outbox {
 }
 
 impl Sink for Outbox {
+    fn kind(&self) -> SinkKind {
+        SinkKind::Outbox
+    }
+
     /// Runs on the worker: one small append, cheaper than handing it to another thread.
     fn submit(&self, event: Arc<Finished>) {
         let outcome = self

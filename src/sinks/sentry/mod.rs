@@ -9,12 +9,11 @@ mod ratelimit;
 
 use super::http::{self, Attempt};
 use super::{Finished, Sink};
-use crate::ledger::{SinkKind, LEDGER};
+use crate::ledger::SinkKind;
 use crate::log;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use gate::{Gate, Outcome};
 use sentry_types::Dsn;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread;
 
@@ -56,6 +55,10 @@ impl SentrySink {
 }
 
 impl Sink for SentrySink {
+    fn kind(&self) -> SinkKind {
+        SinkKind::Sentry
+    }
+
     fn submit(&self, event: Arc<Finished>) {
         // Fails only once every sender thread is gone, and then nothing could send it.
         if let Err(e) = self.queue.send(event) {
@@ -74,12 +77,13 @@ impl Transport {
     }
 
     fn deliver(&self, event: &Finished) -> Result<(), String> {
-        let body = envelope::encode(&event.event).map_err(|e| e.to_string())?;
+        let content = event.content()?;
+        let body = envelope::encode(&content.event).map_err(|e| e.to_string())?;
+        drop(content);
         let headers = [
             ("Content-Type", "application/x-sentry-envelope"),
             ("X-Sentry-Auth", self.auth.as_str()),
         ];
-        let mut retries = 0;
         let outcome = loop {
             self.gate.enter();
             let reply = http::post(&self.agent, &self.url, &headers, &body);
@@ -97,25 +101,16 @@ impl Transport {
                 Attempt::Delivered => break Ok(()),
                 Attempt::Rejected(reason) => break Err(reason),
                 Attempt::Retry { reason, .. } => {
-                    if retries == 0 {
-                        LEDGER.retrying.fetch_add(1, Relaxed);
-                    }
-                    retries += 1;
+                    event.retrying(SinkKind::Sentry, &reason);
                     log::debug(format_args!(
                         "sentry: event {} will be retried: {reason}",
-                        event.event.event_id.simple()
+                        event.id
                     ));
                 }
             }
         };
-        if retries > 0 {
-            LEDGER.retrying.fetch_sub(1, Relaxed);
-        }
         if outcome.is_ok() {
-            log::debug(format_args!(
-                "sentry: delivered {}",
-                event.event.event_id.simple()
-            ));
+            log::debug(format_args!("sentry: delivered {}", event.id));
         }
         outcome
     }

@@ -1,0 +1,209 @@
+//! The durable queue: every finished (scrubbed) event is written here before any sink gets it,
+//! and stays until every sink has it, so a crash, a kill or an exit loses nothing the worker
+//! had finished. It is also where events wait while memory is over `maxQueueMemoryBytes`:
+//! the sinks then hold only a reference and read the event back when they send it.
+//!
+//! Layout: `dataDir/spool/<process>/` per live process, locked while it runs, holding
+//! numbered segments (`00000001.seg`, framed records, see `record.rs`) and `acks.log` (which
+//! sink has which event). A directory whose lock is free belongs to a process that is gone;
+//! the next `init` replays what it still owes (`replay.rs`) and removes it.
+
+pub mod record;
+pub mod replay;
+
+use crate::ledger::{SinkKind, LEDGER};
+use crate::log;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+
+/// A segment is closed and a new one started past this size, so settled ones can be deleted.
+const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Where one event's record lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolRef {
+    segment: u64,
+    offset: u64,
+    len: u32,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    /// Held for the life of the spool: tells other processes this directory is in use.
+    _lock: File,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    active: Option<Active>,
+    next_segment: u64,
+    /// Events not yet settled, per segment.
+    live: HashMap<u64, usize>,
+    acks: Option<File>,
+}
+
+struct Active {
+    n: u64,
+    file: BufWriter<File>,
+    len: u64,
+}
+
+impl Spool {
+    /// Opens a fresh spool directory for this process under `data_dir/spool/`.
+    pub fn open(data_dir: &Path) -> io::Result<Spool> {
+        let root = data_dir.join("spool");
+        fs::create_dir_all(&root)?;
+        let dir = root.join(format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
+        fs::create_dir(&dir)?;
+        let lock = File::create(dir.join("lock"))?;
+        lock.try_lock()
+            .map_err(|e| io::Error::other(format!("cannot lock {}: {e}", dir.display())))?;
+        Ok(Spool {
+            dir,
+            _lock: lock,
+            inner: Mutex::new(Inner {
+                active: None,
+                next_segment: 1,
+                live: HashMap::new(),
+                acks: None,
+            }),
+        })
+    }
+
+    pub fn root(data_dir: &Path) -> PathBuf {
+        data_dir.join("spool")
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Buffers one framed record; it is on disk after the next `commit`.
+    pub fn append(&self, payload: &[u8]) -> io::Result<SpoolRef> {
+        let mut inner = self.inner.lock();
+        let rotate = inner.active.as_ref().is_none_or(|a| a.len >= SEGMENT_BYTES);
+        if rotate {
+            if let Some(mut old) = inner.active.take() {
+                old.file.flush()?;
+                let n = old.n;
+                if inner.live.get(&n).is_none_or(|c| *c == 0) {
+                    inner.live.remove(&n);
+                    let _ = fs::remove_file(self.segment_path(n));
+                }
+            }
+            let n = inner.next_segment;
+            inner.next_segment += 1;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.segment_path(n))?;
+            inner.active = Some(Active {
+                n,
+                file: BufWriter::with_capacity(256 * 1024, file),
+                len: 0,
+            });
+        }
+        let active = inner.active.as_mut().expect("just opened");
+        let offset = active.len;
+        let written = record::write(&mut active.file, payload)?;
+        active.len += written as u64;
+        let n = active.n;
+        *inner.live.entry(n).or_insert(0) += 1;
+        LEDGER.spooled.fetch_add(1, Relaxed);
+        Ok(SpoolRef {
+            segment: n,
+            offset,
+            len: written as u32,
+        })
+    }
+
+    /// Makes every appended record durable: one write and one fsync for the whole group.
+    pub fn commit(&self) -> io::Result<()> {
+        let mut inner = self.inner.lock();
+        if let Some(active) = inner.active.as_mut() {
+            active.file.flush()?;
+            active.file.get_ref().sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Reads back the payload of a record (for an event that waited on disk).
+    pub fn read(&self, r: SpoolRef) -> io::Result<Vec<u8>> {
+        let mut file = File::open(self.segment_path(r.segment))?;
+        file.seek(SeekFrom::Start(r.offset))?;
+        let mut line = vec![0; r.len as usize];
+        file.read_exact(&mut line)?;
+        let line = line.strip_suffix(b"\n").unwrap_or(&line);
+        record::check(line)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| io::Error::other("spool record damaged on disk"))
+    }
+
+    /// Notes that `sink` is done with event `id`: after a restart it is not sent there again.
+    pub fn ack(&self, id: &str, sink: SinkKind) {
+        let payload = serde_json::json!({ "id": id, "sink": sink.name() }).to_string();
+        let mut inner = self.inner.lock();
+        let result = (|| {
+            if inner.acks.is_none() {
+                inner.acks = Some(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(self.dir.join("acks.log"))?,
+                );
+            }
+            let mut line = Vec::with_capacity(payload.len() + 10);
+            record::write(&mut line, payload.as_bytes())?;
+            inner.acks.as_mut().expect("just opened").write_all(&line)
+        })();
+        if let Err(e) = result {
+            log::warn(format_args!(
+                "spool: could not record an acknowledgement: {e}"
+            ));
+        }
+    }
+
+    /// Every sink is done with the event at `r`: its segment goes once nothing in it is owed.
+    pub fn settle(&self, r: SpoolRef) {
+        LEDGER.spooled.fetch_sub(1, Relaxed);
+        let mut inner = self.inner.lock();
+        let left = inner.live.get_mut(&r.segment).map(|c| {
+            *c = c.saturating_sub(1);
+            *c
+        });
+        let active = inner.active.as_ref().map(|a| a.n);
+        if left == Some(0) && active != Some(r.segment) {
+            inner.live.remove(&r.segment);
+            let _ = fs::remove_file(self.segment_path(r.segment));
+        }
+        // Nothing owed anywhere: start the acknowledgements afresh.
+        if inner.live.values().all(|c| *c == 0) {
+            if let Some(acks) = inner.acks.take() {
+                let _ = acks.set_len(0);
+            }
+            let _ = fs::remove_file(self.dir.join("acks.log"));
+        }
+    }
+
+    fn segment_path(&self, n: u64) -> PathBuf {
+        self.dir.join(format!("{n:08}.seg"))
+    }
+}
+
+impl Drop for Spool {
+    /// A spool with nothing owed leaves nothing behind.
+    fn drop(&mut self) {
+        let owed = self.inner.get_mut().live.values().sum::<usize>();
+        if owed == 0 {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
