@@ -160,16 +160,18 @@ function parseLegacy(req, body, legacyToken) {
 }
 
 /**
- * startReceiver({ publicKey, projectId, legacyToken, respond }) → receiver:
+ * startReceiver({ publicKey, projectId, legacyToken, respond, port }) → receiver:
  * port, dsn, legacyUrl, envelopes, events, legacyRequests, legacyErrors, problems, requests, waitFor, close).
  * respond(kind, req, record) may return { status, headers?, body?, delayMs? } to override the default
  * answer for a well-formed request (without `status`, only the delay applies). Records carry the
  * `status` answered, so tests can tell accepted deliveries from injected failures. Envelope and
  * legacy records also carry `raw`: the decoded (decompressed) body as a UTF-8 string, exactly as
  * sent, so tests can search what left the process byte for byte.
+ * `port` (default 0: any free port) lets a test bring an ingest up on a port that was down,
+ * e.g. one a closed receiver used, to show what waited for it is delivered.
  */
 export async function startReceiver(opts = {}) {
-  const { publicKey = 'testpublickey', projectId = '42', legacyToken = undefined, respond = undefined } = opts;
+  const { publicKey = 'testpublickey', projectId = '42', legacyToken = undefined, respond = undefined, port = 0 } = opts;
   const envelopePath = `/api/${projectId}/envelope/`;
   const r = {
     port: 0, dsn: '', legacyUrl: '',
@@ -269,7 +271,7 @@ export async function startReceiver(opts = {}) {
   }
 
   // Loopback only: tests must never expose or reach anything off this machine.
-  await new Promise((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   r.port = server.address().port;
   r.dsn = `http://${publicKey}@127.0.0.1:${r.port}/${projectId}`;
   r.legacyUrl = `http://127.0.0.1:${r.port}/capture-error`;

@@ -1,0 +1,419 @@
+// Resilience ("nothing lost", issue 4), in process, by fault injection at the loopback receiver:
+// Sentry's 429 + Retry-After and X-Sentry-Rate-Limits are obeyed (no request before the pause
+// ends, `stats().rateLimitedUntil` shows it), 5xx / refused connections / sockets destroyed
+// mid-request / slow answers are retried until every event is delivered exactly once, a failing
+// ingest only ever sees one probe at a time, a 400 fails the event for good (counted, audited,
+// never retried), and the legacy sink survives 503s honouring Retry-After. Each test checks
+// concrete event ids, the receiver's protocol `problems`, the audit trail where it matters, and
+// runs every accepted event through Relay's normaliser.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startReceiver } from './support/receiver.mjs';
+import { assertNormalized } from './support/normalize.mjs';
+import { tempDir } from './support/child.mjs';
+
+const tracker = createRequire(import.meta.url)('../index.js');
+
+const DESTROYED = 599; // record.status of a request whose socket the receiver destroyed
+const idOf = (envelope) => envelope.headers.event_id.replaceAll('-', '');
+const accepted = (r) => r.envelopes.filter((e) => e.status === 200);
+const acceptedIds = (r) => accepted(r).map(idOf).sort();
+const acceptedLegacyIds = (r) => r.legacyRequests.filter((q) => q.status === 200)
+  .flatMap((q) => q.body.errors.map((e) => e.eventId)).sort();
+const sorted = (ids) => [...ids].sort();
+const track = (n, tag) => Array.from({ length: n }, (_, i) => tracker.trackError(new Error(`${tag} ${i} failed`), { i }));
+
+const open = [];
+after(async () => {
+  await tracker.close(1000);
+  for (const r of open) await r.close();
+});
+
+async function receiver(opts) {
+  const r = await startReceiver(opts);
+  open.push(r);
+  return r;
+}
+
+/** Every test ends here: a clean protocol record, and every accepted event valid for Relay. */
+async function finish(r) {
+  assert.deepEqual(r.problems, []);
+  const events = accepted(r).flatMap((e) => e.items.filter((i) => i.header.type === 'event').map((i) => i.json));
+  await assertNormalized(events);
+  await r.close();
+}
+
+/** Retries `fn` (which asserts) until it passes or `ms` pass; rethrows its last error. */
+async function eventually(fn, ms = 3000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try { return await fn(); } catch (e) { if (Date.now() >= deadline) throw e; }
+    await sleep(20);
+  }
+}
+
+function readAudit(dataDir) {
+  const dir = join(dataDir, 'audit');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.ndjson$/.test(f)).sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+}
+
+/** The actions audited for `id` at `sink` (null: the capture), in file order. */
+const actions = (audit, id, sink) => audit.filter((a) => a.eventId === id && a.sink === sink).map((a) => a.action);
+
+/** A port nothing listens on: a receiver's, just closed. */
+async function closedPort() {
+  const r = await startReceiver();
+  const { port } = r;
+  await r.close();
+  return port;
+}
+
+test('429 with Retry-After: 1 pauses Sentry for a second, then everything is delivered', async () => {
+  const arrivals = []; // { at, id } for every Sentry request
+  let limitedAt = null;
+  const r = await receiver({
+    respond: (kind, req, rec) => {
+      if (kind !== 'sentry') return undefined;
+      const at = Date.now();
+      arrivals.push({ at, id: idOf(rec) });
+      if (limitedAt === null) {
+        limitedAt = at;
+        return { status: 429, headers: { 'retry-after': '1' } };
+      }
+      return undefined;
+    },
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const first = tracker.trackError(new Error('rate limited first'));
+  await r.waitFor(() => limitedAt !== null, 5000);
+  const until = await eventually(() => {
+    const u = tracker.stats().rateLimitedUntil;
+    assert.ok(u != null, 'rateLimitedUntil is set while Sentry rate-limits');
+    return u;
+  }, 700);
+  assert.ok(until >= limitedAt + 800 && until <= limitedAt + 2500, `rateLimitedUntil ${until - limitedAt} ms after the 429`);
+  const rest = track(5, 'during the pause');
+  assert.notEqual(tracker.stats().rateLimitedUntil ?? null, null, 'still limited while the pause lasts');
+  assert.equal(await tracker.flush(15000), true);
+
+  const early = arrivals.slice(1).filter((a) => a.at < limitedAt + 1000 - 100);
+  assert.deepEqual(early, [], `requests within the Retry-After second (429 at ${limitedAt})`);
+  assert.deepEqual(acceptedIds(r), sorted([first, ...rest]));
+  assert.deepEqual(r.envelopes.filter((e) => e.status === 429).map(idOf), [first]);
+  assert.equal(tracker.stats().rateLimitedUntil ?? null, null, 'no longer limited once delivered');
+  await finish(r);
+});
+
+test('429 with Retry-After as an HTTP date pauses until that date', async () => {
+  const arrivals = [];
+  let limitedAt = null;
+  let resumeAt = null;
+  const r = await receiver({
+    respond: (kind, req, rec) => {
+      if (kind !== 'sentry') return undefined;
+      const at = Date.now();
+      arrivals.push({ at, id: idOf(rec) });
+      if (limitedAt === null) {
+        limitedAt = at;
+        // HTTP dates have whole seconds: at least 1 s ahead, at most 2 s.
+        resumeAt = (Math.floor(at / 1000) + 2) * 1000;
+        return { status: 429, headers: { 'retry-after': new Date(resumeAt).toUTCString() } };
+      }
+      return undefined;
+    },
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const first = tracker.trackError(new Error('rate limited by date'));
+  await r.waitFor(() => limitedAt !== null, 5000);
+  await eventually(() => assert.ok(tracker.stats().rateLimitedUntil != null), 700);
+  const rest = track(3, 'waiting for the date');
+  assert.equal(await tracker.flush(15000), true);
+  const early = arrivals.slice(1).filter((a) => a.at < resumeAt - 100);
+  assert.deepEqual(early, [], `requests before the Retry-After date ${resumeAt} (429 at ${limitedAt})`);
+  assert.deepEqual(acceptedIds(r), sorted([first, ...rest]));
+  await finish(r);
+});
+
+test('X-Sentry-Rate-Limits 2:error:project on a 200 pauses errors for two seconds', async () => {
+  const arrivals = [];
+  let limitedAt = null;
+  const r = await receiver({
+    respond: (kind, req, rec) => {
+      if (kind !== 'sentry') return undefined;
+      const at = Date.now();
+      arrivals.push({ at, id: idOf(rec) });
+      if (limitedAt === null) {
+        limitedAt = at;
+        return { status: 200, headers: { 'x-sentry-rate-limits': '2:error:project' }, body: { id: rec.headers.event_id } };
+      }
+      return undefined;
+    },
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const first = tracker.trackError(new Error('accepted but limiting'));
+  await r.waitFor(() => limitedAt !== null, 5000);
+  const until = await eventually(() => {
+    const u = tracker.stats().rateLimitedUntil;
+    assert.ok(u != null, 'rateLimitedUntil is set after X-Sentry-Rate-Limits for errors');
+    return u;
+  }, 1500);
+  assert.ok(until >= limitedAt + 1500 && until <= limitedAt + 3500, `rateLimitedUntil ${until - limitedAt} ms after the header`);
+  const rest = track(5, 'under the category limit');
+  assert.equal(await tracker.flush(15000), true);
+  const early = arrivals.slice(1).filter((a) => a.at < limitedAt + 2000 - 100);
+  assert.deepEqual(early, [], `requests within the 2 s limit (header at ${limitedAt})`);
+  assert.deepEqual(acceptedIds(r), sorted([first, ...rest]));
+  assert.equal(accepted(r).filter((e) => idOf(e) === first).length, 1, 'the limiting 200 delivered its own event');
+  await finish(r);
+});
+
+test('X-Sentry-Rate-Limits 60:transaction:key does not pause errors', async () => {
+  const r = await receiver({
+    respond: (kind, req, rec) => kind === 'sentry'
+      ? { status: 200, headers: { 'x-sentry-rate-limits': '60:transaction:key' }, body: { id: rec.headers.event_id } }
+      : undefined,
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const first = tracker.trackError(new Error('transactions limited, not errors'));
+  await r.waitFor((x) => x.envelopes.length >= 1, 5000);
+  await sleep(100); // the client has read the header by now
+  assert.equal(tracker.stats().rateLimitedUntil ?? null, null, 'a transaction limit does not limit errors');
+  const rest = track(5, 'after a transaction limit');
+  // A 60 s pause would make this flush time out.
+  assert.equal(await tracker.flush(10000), true);
+  assert.deepEqual(acceptedIds(r), sorted([first, ...rest]));
+  assert.equal(tracker.stats().rateLimitedUntil ?? null, null);
+  await finish(r);
+});
+
+test('500 then 503 then OK: delivered, retrying back to 0, audited retry then delivered', async () => {
+  let calls = 0;
+  const r = await receiver({
+    respond: (kind) => {
+      if (kind !== 'sentry') return undefined;
+      calls += 1;
+      if (calls === 1) return { status: 500, body: { detail: 'boom' } };
+      if (calls === 2) return { status: 503, body: { detail: 'unavailable' } };
+      return undefined;
+    },
+  });
+  const dataDir = tempDir();
+  tracker.init({ dsn: r.dsn, dataDir, release: 'shop@1.0.0', environment: 'resilience' });
+  const ids = track(3, 'flaky');
+  await eventually(() => assert.ok(tracker.stats().sinks.sentry.retrying >= 1, 'an event is retrying'), 3000);
+  assert.equal(await tracker.flush(15000), true);
+  assert.deepEqual(acceptedIds(r), sorted(ids));
+  assert.deepEqual(r.envelopes.map((e) => e.status).slice(0, 2), [500, 503]);
+  const s = tracker.stats();
+  assert.equal(s.sinks.sentry.retrying, 0, JSON.stringify(s));
+  assert.equal(s.retrying, 0, JSON.stringify(s));
+
+  const retried = new Set(r.envelopes.filter((e) => e.status !== 200).map(idOf));
+  assert.ok(retried.size >= 1 && [...retried].every((id) => ids.includes(id)));
+  await eventually(() => {
+    const audit = readAudit(dataDir);
+    for (const id of ids) {
+      assert.deepEqual(actions(audit, id, null), ['captured'], `capture of ${id}`);
+      assert.deepEqual(actions(audit, id, 'sentry'), retried.has(id) ? ['retry', 'delivered'] : ['delivered'], `sentry trail of ${id}`);
+      for (const a of audit.filter((x) => x.eventId === id)) {
+        assert.equal(a.release, 'shop@1.0.0');
+        assert.equal(a.environment, 'resilience');
+        assert.match(a.fingerprint, /\S/);
+        assert.ok(!Number.isNaN(Date.parse(a.ts)), a.ts);
+      }
+    }
+  });
+  await finish(r);
+});
+
+test('connection refused: events wait and are delivered once the ingest comes up', async () => {
+  const port = await closedPort();
+  const dataDir = tempDir();
+  tracker.init({ dsn: `http://testpublickey@127.0.0.1:${port}/42`, dataDir });
+  const ids = track(3, 'nobody listening');
+  await eventually(() => assert.ok(tracker.stats().sinks.sentry.retrying >= 1, 'retrying after refused connections'), 3000);
+  assert.equal(await tracker.flush(800), false, 'nothing can be delivered while the port is closed');
+  const r = await receiver({ port });
+  assert.equal(await tracker.flush(20000), true);
+  assert.deepEqual(acceptedIds(r), sorted(ids));
+  assert.equal(tracker.stats().sinks.sentry.retrying, 0);
+  await eventually(() => {
+    const audit = readAudit(dataDir);
+    for (const id of ids) assert.deepEqual(actions(audit, id, 'sentry'), ['retry', 'delivered'], `sentry trail of ${id}`);
+  });
+  await finish(r);
+});
+
+test('sockets destroyed mid-request: retried until each event is delivered exactly once', async () => {
+  let destroyed = 0;
+  const r = await receiver({
+    respond: async (kind, req) => {
+      if (kind !== 'sentry' || destroyed >= 3) return undefined;
+      destroyed += 1;
+      req.socket.destroy();
+      await sleep(20);
+      return { status: DESTROYED };
+    },
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const ids = track(5, 'cut off');
+  assert.equal(await tracker.flush(20000), true);
+  assert.equal(destroyed, 3);
+  assert.deepEqual(acceptedIds(r), sorted(ids), 'each id accepted exactly once');
+  const cut = r.envelopes.filter((e) => e.status === DESTROYED).map(idOf);
+  assert.equal(cut.length, 3);
+  for (const id of cut) assert.ok(ids.includes(id));
+  assert.equal(tracker.stats().sinks.sentry.retrying, 0);
+  await finish(r);
+});
+
+test('slow answers (300 ms each): many events all delivered, exactly once', async () => {
+  const r = await receiver({ respond: (kind) => (kind === 'sentry' ? { delayMs: 300 } : undefined) });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const failed = tracker.stats().sinks.sentry.failed;
+  const ids = track(120, 'slow');
+  assert.equal(await tracker.flush(30000), true);
+  assert.deepEqual(acceptedIds(r), sorted(ids));
+  assert.equal(r.envelopes.length, 120, 'no request was repeated');
+  assert.equal(tracker.stats().sinks.sentry.failed, failed);
+  await finish(r);
+});
+
+test('a failing ingest sees one probe at a time until a request gets through', async () => {
+  let failing = true;
+  let inFlight = 0;
+  let peakWhileFailing = 0;
+  let failures = 0;
+  const r = await receiver({
+    respond: async (kind) => {
+      if (kind !== 'sentry') return undefined;
+      inFlight += 1;
+      try {
+        if (!failing) return undefined;
+        peakWhileFailing = Math.max(peakWhileFailing, inFlight);
+        await sleep(100); // hold each failing request open, so overlapping ones would show
+        failures += 1;
+        return { status: 503 };
+      } finally {
+        inFlight -= 1;
+      }
+    },
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const first = tracker.trackError(new Error('first to fail'));
+  await r.waitFor(() => failures >= 1, 5000);
+  // The failure is known: whatever comes now meets the gate.
+  const rest = track(20, 'behind the probe');
+  await r.waitFor(() => failures >= 3, 15000);
+  failing = false;
+  assert.equal(await tracker.flush(20000), true);
+  assert.equal(peakWhileFailing, 1, `concurrent requests to a failing ingest: ${peakWhileFailing}`);
+  assert.deepEqual(acceptedIds(r), sorted([first, ...rest]));
+  await finish(r);
+});
+
+test('a burst that meets a brief outage is retried on the backoff schedule, not after a minute', async () => {
+  // Sixteen senders fail at once here. Backoff starts at 500 ms and doubles per failed
+  // attempt; the outage is over before the first retry, so a few seconds must do.
+  let outageEnds = null;
+  const r = await receiver({
+    respond: (kind) => {
+      if (kind !== 'sentry') return undefined;
+      outageEnds ??= Date.now() + 300;
+      return Date.now() < outageEnds ? { status: 503 } : undefined;
+    },
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  const ids = track(20, 'burst in outage');
+  const delivered = await tracker.flush(10000);
+  const s = tracker.stats();
+  const statuses = r.envelopes.map((e) => e.status);
+  assert.equal(delivered, true,
+    `not delivered 10 s after a 300 ms outage: ${statuses.filter((x) => x === 503).length} requests got 503, ` +
+    `${statuses.filter((x) => x === 200).length} got 200; stats ${JSON.stringify(s)}`);
+  assert.deepEqual(acceptedIds(r), sorted(ids));
+  await finish(r);
+});
+
+test('a 400 fails that event for good: counted, audited failed, never retried', async () => {
+  const r = await receiver({
+    respond: (kind, req, rec) => (kind === 'sentry' && rec.raw.includes('poison-pill')
+      ? { status: 400, body: { detail: 'invalid event' } } : undefined),
+  });
+  const dataDir = tempDir();
+  tracker.init({ dsn: r.dsn, dataDir });
+  const before = tracker.stats();
+  const good1 = tracker.trackError(new Error('fine one'));
+  const poison = tracker.trackError(new Error('poison-pill event'));
+  const good2 = tracker.trackError(new Error('fine two'));
+  assert.equal(await tracker.flush(10000), true);
+  await sleep(1500); // longer than the first backoff: a retry would have come by now
+  const s = tracker.stats();
+  assert.equal(s.sinks.sentry.failed, before.sinks.sentry.failed + 1, JSON.stringify(s));
+  assert.equal(s.failed, before.failed + 1, JSON.stringify(s));
+  assert.equal(s.sinks.sentry.retrying, 0);
+  assert.deepEqual(acceptedIds(r), sorted([good1, good2]));
+  assert.equal(r.envelopes.filter((e) => idOf(e) === poison).length, 1, 'the refused event was sent once');
+  await eventually(() => {
+    const audit = readAudit(dataDir);
+    assert.deepEqual(actions(audit, poison, 'sentry'), ['failed']);
+    assert.deepEqual(actions(audit, poison, null), ['captured']);
+    for (const id of [good1, good2]) assert.deepEqual(actions(audit, id, 'sentry'), ['delivered']);
+  });
+  await finish(r);
+});
+
+test('legacy sink under 503 (Retry-After: 1) then OK: every id delivered exactly once', async () => {
+  const legacyArrivals = [];
+  const r = await receiver({
+    respond: (kind) => {
+      if (kind !== 'legacy') return undefined;
+      legacyArrivals.push(Date.now());
+      if (legacyArrivals.length === 1) return { status: 503, headers: { 'retry-after': '1' } };
+      if (legacyArrivals.length === 2) return { status: 503 };
+      return undefined;
+    },
+  });
+  tracker.init({ legacyEndpoint: r.legacyUrl, legacyMaxRequestsPerMinute: 20, dataDir: tempDir() });
+  const first = track(10, 'legacy burst');
+  await r.waitFor(() => legacyArrivals.length >= 1, 5000);
+  const second = track(5, 'legacy while failing');
+  assert.equal(await tracker.flush(20000), true);
+  assert.ok(legacyArrivals[1] >= legacyArrivals[0] + 900,
+    `second legacy request ${legacyArrivals[1] - legacyArrivals[0]} ms after a 503 with Retry-After: 1`);
+  assert.deepEqual(acceptedLegacyIds(r), sorted([...first, ...second]));
+  assert.equal(tracker.stats().sinks.legacy.retrying, 0);
+  assert.deepEqual(r.problems, []);
+  await r.close();
+});
+
+// Last: it leaves an event waiting out a minute-long limit.
+test('429 without Retry-After limits Sentry for 60 s', async () => {
+  const arrivals = [];
+  const r = await receiver({
+    respond: (kind) => {
+      if (kind !== 'sentry') return undefined;
+      arrivals.push(Date.now());
+      return { status: 429 };
+    },
+  });
+  tracker.init({ dsn: r.dsn, dataDir: tempDir() });
+  tracker.trackError(new Error('limited for the default minute'));
+  await r.waitFor(() => arrivals.length >= 1, 5000);
+  const until = await eventually(() => {
+    const u = tracker.stats().rateLimitedUntil;
+    assert.ok(u != null);
+    return u;
+  }, 700);
+  assert.ok(until >= arrivals[0] + 55000 && until <= arrivals[0] + 65000, `limited for ${until - arrivals[0]} ms`);
+  track(2, 'under the default limit');
+  await sleep(1500);
+  assert.equal(arrivals.length, 1, 'nothing sent during the default 60 s limit');
+  assert.deepEqual(r.problems, []);
+});
