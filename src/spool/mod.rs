@@ -207,3 +207,84 @@ impl Drop for Spool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("et-spool-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn record(id: &str, sinks: &[&str]) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({ "id": id, "sinks": sinks, "event": {} })).unwrap()
+    }
+
+    #[test]
+    fn records_read_back_and_settled_segments_go() {
+        let data = temp();
+        let spool = Spool::open(&data).unwrap();
+        let a = spool.append(&record("a", &["sentry"])).unwrap();
+        let b = spool.append(&record("b", &["sentry"])).unwrap();
+        spool.commit().unwrap();
+        assert_eq!(spool.read(b).unwrap(), record("b", &["sentry"]));
+        spool.ack("a", SinkKind::Sentry);
+        spool.settle(a);
+        spool.settle(b);
+        let dir = spool.dir().to_owned();
+        drop(spool);
+        assert!(
+            !dir.exists(),
+            "a spool with nothing owed leaves nothing behind"
+        );
+        fs::remove_dir_all(data).unwrap();
+    }
+
+    #[test]
+    fn a_dead_process_is_replayed_without_what_was_acknowledged() {
+        let data = temp();
+        // The "dead" process: its spool is dropped with events owed, and its lock released.
+        let old = Spool::open(&data).unwrap();
+        old.append(&record("a", &["sentry", "legacy"])).unwrap();
+        old.append(&record("b", &["sentry"])).unwrap();
+        old.commit().unwrap();
+        old.ack("a", SinkKind::Sentry);
+        let old_dir = old.dir().to_owned();
+        drop(old);
+        assert!(old_dir.exists(), "owed events keep the directory");
+        // A torn record at the end, as a crash mid-write leaves.
+        let seg = old_dir.join("00000001.seg");
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(b"0badc0de {\"id\":\"c\",\"si").unwrap();
+
+        // Another live process: its directory must not be touched.
+        let busy = Spool::open(&data).unwrap();
+        busy.append(&record("z", &["sentry"])).unwrap();
+        busy.commit().unwrap();
+        let live = Spool::open(&data).unwrap();
+        let orphans = replay::find(&data, &live);
+        assert_eq!(orphans.corrupt, 1);
+        let owed: Vec<(String, Vec<SinkKind>)> = orphans
+            .events
+            .iter()
+            .map(|e| {
+                let head: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+                (head["id"].as_str().unwrap().to_owned(), e.sinks.clone())
+            })
+            .collect();
+        assert_eq!(
+            owed,
+            [
+                ("a".to_owned(), vec![SinkKind::Legacy]),
+                ("b".to_owned(), vec![SinkKind::Sentry])
+            ]
+        );
+        orphans.remove();
+        assert!(!old_dir.exists());
+        assert!(busy.dir().exists() && live.dir().exists());
+        drop((busy, live));
+        fs::remove_dir_all(data).unwrap();
+    }
+}
