@@ -164,8 +164,11 @@ export interface Stats {
   failed: number
   /** Errors left out by `sampleRate`. */
   dropped: number
-  /** While Sentry rate-limits errors: when the limit ends (milliseconds since the epoch). */
-  rateLimitedUntil?: number
+  /**
+   * While Sentry rate-limits errors: when the limit ends (milliseconds since the epoch);
+   * otherwise `null`.
+   */
+  rateLimitedUntil: number | null
   /** `delivered`, `failed` and `retrying` for each sink. */
   sinks: SinkStats
 }

@@ -142,8 +142,10 @@ pub struct Stats {
     pub failed: i64,
     /// Errors left out by `sampleRate`.
     pub dropped: i64,
-    /// While Sentry rate-limits errors: when the limit ends (milliseconds since the epoch).
-    pub rate_limited_until: Option<f64>,
+    /// While Sentry rate-limits errors: when the limit ends (milliseconds since the epoch);
+    /// otherwise `null`.
+    #[napi(ts_type = "number | null")]
+    pub rate_limited_until: serde_json::Value,
     /// `delivered`, `failed` and `retrying` for each sink.
     pub sinks: SinkStats,
 }
@@ -195,7 +197,11 @@ pub fn stats() -> Stats {
         retrying: n(LEDGER.retrying_total()),
         failed: n(LEDGER.failed_total()),
         dropped: n(LEDGER.dropped.load(Relaxed)),
-        rate_limited_until: (limited > now).then_some(limited as f64),
+        rate_limited_until: if limited > now {
+            serde_json::Value::from(limited)
+        } else {
+            serde_json::Value::Null
+        },
         sinks: SinkStats {
             sentry: counts(SinkKind::Sentry),
             legacy: counts(SinkKind::Legacy),

@@ -203,13 +203,16 @@ impl Drop for Finished {
     }
 }
 
-/// An audit reason: the status line, never a response body that might echo the event.
+/// An audit reason: the HTTP status alone, or the first line of a network error; never a
+/// response body, which a proxy may fill with the event it refused.
 fn short(reason: &str) -> String {
+    if let Some(rest) = reason.strip_prefix("HTTP ") {
+        return format!("HTTP {}", rest.split_whitespace().next().unwrap_or(""));
+    }
     reason
-        .split(['{', '\n'])
+        .lines()
         .next()
-        .unwrap_or(reason)
-        .trim()
+        .unwrap_or("")
         .chars()
         .take(120)
         .collect()

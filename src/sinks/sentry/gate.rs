@@ -88,9 +88,14 @@ impl Gate {
                 }
             }
             Outcome::Failed { after } => {
-                let wait = http::backoff(s.failures).max(after.unwrap_or_default());
-                s.failures += 1;
-                s.backoff_until = Some(Instant::now() + wait);
+                // Requests in flight together that fail together are one failure, not
+                // sixteen: the wait doubles once per round, not once per request.
+                let now = Instant::now();
+                if s.backoff_until.is_none_or(|b| b <= now) {
+                    let wait = http::backoff(s.failures).max(after.unwrap_or_default());
+                    s.failures += 1;
+                    s.backoff_until = Some(now + wait);
+                }
             }
         }
         let until = s.limits.until(SystemTime::now()).map_or(0, |u| {

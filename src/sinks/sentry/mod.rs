@@ -84,6 +84,7 @@ impl Transport {
             ("Content-Type", "application/x-sentry-envelope"),
             ("X-Sentry-Auth", self.auth.as_str()),
         ];
+        let mut attempt = 0;
         let outcome = loop {
             self.gate.enter();
             let reply = http::post(&self.agent, &self.url, &headers, &body);
@@ -100,12 +101,19 @@ impl Transport {
             match reply.attempt {
                 Attempt::Delivered => break Ok(()),
                 Attempt::Rejected(reason) => break Err(reason),
-                Attempt::Retry { reason, .. } => {
+                Attempt::Retry { reason, after } => {
                     event.retrying(SinkKind::Sentry, &reason);
+                    // Each event backs off on its own too: a request that succeeds meanwhile
+                    // opens the gate, but this event still waits its turn.
+                    let wait = http::backoff(attempt).max(after.unwrap_or_default());
+                    attempt += 1;
                     log::debug(format_args!(
-                        "sentry: event {} will be retried: {reason}",
+                        "sentry: event {} will be retried in {wait:?}: {reason}",
                         event.id
                     ));
+                    if reply.status != 429 {
+                        thread::sleep(wait);
+                    }
                 }
             }
         };
