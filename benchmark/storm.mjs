@@ -148,5 +148,5 @@ mkdirSync(join(root, 'benchmark', 'results'), { recursive: true });
 writeFileSync(join(root, 'benchmark', 'results', 'storm.json'), JSON.stringify(out, null, 2) + '\n');
 console.log(`\n${STORM} errors, ingest rate-limited for ${LIMIT_MS} ms, median of ${ROUNDS}:`);
 for (const [name, s] of [['@calmony/error-tracker', ours], ['@sentry/node', theirs]]) {
-  console.log(`  ${name.padEnd(24)} delivered ${(s.deliveredFraction * 100).toFixed(1)}%  drain ${s.drainMs} ms  p99 loop delay ${s.p99DelayMs.toFixed(1)} ms  peak RSS ${s.peakRssMb.toFixed(0)} MB`);
+  console.log(`  ${name.padEnd(24)} delivered ${(s.deliveredFraction * 100).toFixed(1)}%  drain ${Number.isFinite(s.drainMs) ? `${s.drainMs} ms` : "(nothing arrived)"}  p99 loop delay ${s.p99DelayMs.toFixed(1)} ms  peak RSS ${s.peakRssMb.toFixed(0)} MB`);
 }
