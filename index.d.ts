@@ -50,7 +50,11 @@ export interface Options {
    * Without it (and without `legacyEndpoint`) events are kept in an outbox file under `dataDir`.
    */
   dsn?: string
-  /** Release this code belongs to, e.g. `my-app@1.4.2` or a commit SHA [SENTRY_RELEASE]. */
+  /**
+   * Release this code belongs to, e.g. `my-app@1.4.2` or a commit SHA [SENTRY_RELEASE, then
+   * the commit SHA your CI or host sets (VERCEL_GIT_COMMIT_SHA, GITHUB_SHA, CI_COMMIT_SHA,
+   * SOURCE_VERSION …), then `name@version` from the package.json in the working directory].
+   */
   release?: string
   /** Deployment environment [SENTRY_ENVIRONMENT, then NODE_ENV, then `"production"`]. */
   environment?: string
@@ -94,6 +98,11 @@ export interface Options {
    * [ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES].
    */
   maxQueueMemoryBytes?: number
+  /**
+   * Lines of source sent before and after each in-app frame's line, from 0 (none) to 5
+   * (the default), read on the worker from the source map or the file.
+   */
+  contextLines?: number
   /**
    * Days the audit trail under `dataDir/audit/` keeps (default 400)
    * [ERROR_TRACKER_AUDIT_RETENTION_DAYS].

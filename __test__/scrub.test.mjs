@@ -140,6 +140,7 @@ test('custom scrub.keys globs (*ref*, acct*) and scrub.patterns, after re-init',
     ...sinkOptions,
     scrub: { keys: ['*ref*', 'acct*'], patterns: ['OP-[A-Z]{3}\\d{3}'] },
     userIdSalt: SALT,
+    contextLines: 0,
   });
   try {
     const context = {

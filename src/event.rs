@@ -3,12 +3,14 @@
 
 use crate::capture::{Captured, Thrown};
 use crate::options::Config;
+use crate::sourcemaps::Resolver;
 use crate::{scope, stack};
 use sentry_types::protocol::v7::{
-    ClientSdkInfo, Context, Event, Exception, Level, Map, Mechanism, OsContext, RuntimeContext,
-    Stacktrace, Values,
+    ClientSdkInfo, Context, Event, Exception, Frame, Level, Map, Mechanism, OsContext,
+    RuntimeContext, Stacktrace, Values,
 };
 use sentry_types::Uuid;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -44,9 +46,45 @@ impl Host {
 /// What the calling thread stamped on the event, and the setup it was captured under.
 pub struct Origin<'a> {
     pub event_id: Uuid,
+    /// Source maps and context lines, shared by every event.
+    pub resolver: &'a Resolver,
     pub timestamp: SystemTime,
     pub config: &'a Config,
     pub host: &'a Host,
+}
+
+/// A bundle that carries a Sentry debug id (`sentry-cli sourcemaps inject`), so Sentry can find
+/// its uploaded source map and resolve frames on its side too. Sent as a `sourcemap` image in
+/// the event's `debug_meta`, a type `sentry-types` does not model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceMapImage {
+    pub code_file: String,
+    pub debug_id: String,
+}
+
+/// The debug ids of the bundles the event's frames ran in (before source maps moved them).
+pub fn debug_images(captured: &Captured, resolver: &Resolver) -> Vec<SourceMapImage> {
+    let mut images: Vec<SourceMapImage> = Vec::new();
+    for t in &captured.exceptions {
+        let Some(stack) = t.stack.as_deref() else {
+            continue;
+        };
+        for frame in stack::parse(frames_part(stack, t)) {
+            let Some(code_file) = frame.abs_path else {
+                continue;
+            };
+            if images.iter().any(|i| i.code_file == code_file) {
+                continue;
+            }
+            if let Some(debug_id) = resolver.debug_id(&code_file) {
+                images.push(SourceMapImage {
+                    code_file,
+                    debug_id,
+                });
+            }
+        }
+    }
+    images
 }
 
 pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
@@ -67,7 +105,7 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
             packages: Vec::new(),
         })),
         exception: Values {
-            values: exceptions(&captured.exceptions),
+            values: exceptions(&captured.exceptions, origin.resolver, config.context_lines),
         },
         user: scope.user,
         request: scope.request,
@@ -86,7 +124,7 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
 }
 
 /// Sentry lists chained exceptions oldest first: the deepest cause first, the thrown error last.
-fn exceptions(thrown: &[Thrown]) -> Vec<Exception> {
+fn exceptions(thrown: &[Thrown], resolver: &Resolver, context_lines: usize) -> Vec<Exception> {
     thrown
         .iter()
         .rev()
@@ -96,7 +134,15 @@ fn exceptions(thrown: &[Thrown]) -> Vec<Exception> {
             stacktrace: t
                 .stack
                 .as_deref()
-                .map(|s| stack::parse(frames_part(s, t)))
+                .map(|s| {
+                    let mut frames = stack::parse(frames_part(s, t));
+                    resolver.resolve(&mut frames);
+                    for frame in frames.iter_mut() {
+                        resolver.context_from_file(frame);
+                        keep_context(frame, context_lines);
+                    }
+                    frames
+                })
                 .and_then(|frames| {
                     (!frames.is_empty()).then(|| Stacktrace {
                         frames,
@@ -107,6 +153,16 @@ fn exceptions(thrown: &[Thrown]) -> Vec<Exception> {
             ..Exception::default()
         })
         .collect()
+}
+
+/// Trims the resolver's context to the `contextLines` option (0: none).
+fn keep_context(frame: &mut Frame, lines: usize) {
+    if lines == 0 {
+        frame.context_line = None;
+    }
+    let pre = frame.pre_context.len();
+    frame.pre_context.drain(..pre.saturating_sub(lines));
+    frame.post_context.truncate(lines);
 }
 
 /// The stack without its `Name: message` header, so that a message holding text shaped like

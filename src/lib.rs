@@ -1,6 +1,6 @@
 //! The JS surface: thin `#[napi]` functions that convert arguments and hand off. The pipeline
 //! they feed reads top to bottom: `capture` → `pipeline` → `worker` (`stack`, `event`,
-//! `fingerprint`, `scrub`) → `sinks`.
+//! `sourcemaps`, `fingerprint`, `scrub`) → `spool` → `sinks`.
 
 mod audit;
 mod capture;
@@ -14,6 +14,7 @@ mod pipeline;
 mod scope;
 pub mod scrub;
 mod sinks;
+mod sourcemaps;
 mod spool;
 mod stack;
 mod worker;

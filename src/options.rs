@@ -18,7 +18,9 @@ pub struct Options {
     /// Sentry DSN, e.g. `https://<key>@o0.ingest.sentry.io/<project>` [SENTRY_DSN].
     /// Without it (and without `legacyEndpoint`) events are kept in an outbox file under `dataDir`.
     pub dsn: Option<String>,
-    /// Release this code belongs to, e.g. `my-app@1.4.2` or a commit SHA [SENTRY_RELEASE].
+    /// Release this code belongs to, e.g. `my-app@1.4.2` or a commit SHA [SENTRY_RELEASE, then
+    /// the commit SHA your CI or host sets (VERCEL_GIT_COMMIT_SHA, GITHUB_SHA, CI_COMMIT_SHA,
+    /// SOURCE_VERSION …), then `name@version` from the package.json in the working directory].
     pub release: Option<String>,
     /// Deployment environment [SENTRY_ENVIRONMENT, then NODE_ENV, then `"production"`].
     pub environment: Option<String>,
@@ -50,6 +52,9 @@ pub struct Options {
     /// it they wait in the spool under `dataDir` instead; how many may wait is not limited
     /// [ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES].
     pub max_queue_memory_bytes: Option<f64>,
+    /// Lines of source sent before and after each in-app frame's line, from 0 (none) to 5
+    /// (the default), read on the worker from the source map or the file.
+    pub context_lines: Option<u32>,
     /// Days the audit trail under `dataDir/audit/` keeps (default 400)
     /// [ERROR_TRACKER_AUDIT_RETENTION_DAYS].
     pub audit_retention_days: Option<u32>,
@@ -83,6 +88,7 @@ pub struct Config {
     pub scrub: ScrubConfig,
     pub max_queue_memory_bytes: usize,
     pub audit_retention_days: u32,
+    pub context_lines: usize,
 }
 
 /// A bad option, named the way the user wrote it.
@@ -124,7 +130,77 @@ const FIELDS: &[(&str, &[&str])] = &[
         "auditRetentionDays",
         &["ERROR_TRACKER_AUDIT_RETENTION_DAYS"],
     ),
+    ("contextLines", &[]),
 ];
+
+/// Variables that CI systems and hosts set to the commit being built or run, after
+/// SENTRY_RELEASE, in the order they are tried (the list sentry-cli and Sentry's JavaScript SDK
+/// use).
+pub const COMMIT_VARIABLES: &[&str] = &[
+    "VERCEL_GIT_COMMIT_SHA",
+    "GITHUB_SHA",
+    "CI_COMMIT_SHA",
+    "CI_BUILD_REF",
+    "SOURCE_VERSION",
+    "HEROKU_SLUG_COMMIT",
+    "HEROKU_TEST_RUN_COMMIT_VERSION",
+    "COMMIT_REF",
+    "CF_PAGES_COMMIT_SHA",
+    "RENDER_GIT_COMMIT",
+    "RAILWAY_GIT_COMMIT_SHA",
+    "CIRCLE_SHA1",
+    "BITBUCKET_COMMIT",
+    "BUILDKITE_COMMIT",
+    "DRONE_COMMIT_SHA",
+    "TRAVIS_PULL_REQUEST_SHA",
+    "TRAVIS_COMMIT",
+    "APPVEYOR_REPO_COMMIT",
+    "CODEBUILD_RESOLVED_SOURCE_VERSION",
+    "AWS_COMMIT_ID",
+    "BUILD_SOURCEVERSION",
+    "GIT_CLONE_COMMIT_HASH",
+    "BUDDY_EXECUTION_REVISION",
+    "CIRRUS_CHANGE_IN_REPO",
+    "CF_REVISION",
+    "CM_COMMIT",
+    "FC_GIT_COMMIT_SHA",
+    "SEMAPHORE_GIT_SHA",
+    "ZEIT_GITHUB_COMMIT_SHA",
+];
+
+/// The release when neither the option nor SENTRY_RELEASE gives one: a commit SHA from the
+/// environment, else `name@version` from `cwd/package.json`.
+fn default_release(env: impl Fn(&str) -> Option<String>, cwd: &std::path::Path) -> Option<String> {
+    COMMIT_VARIABLES
+        .iter()
+        .find_map(|var| {
+            env(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        })
+        .or_else(|| {
+            let text = std::fs::read_to_string(cwd.join("package.json")).ok()?;
+            let package: Value = serde_json::from_str(&text).ok()?;
+            let name = package.get("name")?.as_str()?;
+            let version = package.get("version")?.as_str()?;
+            // Sentry refuses `/` in a release, and scoped package names have one.
+            Some(format!("{}@{version}", name.replace(['/', '\\'], "-")))
+        })
+}
+
+/// Sentry's rules for a release name; it drops a release that breaks them.
+fn check_release(release: &str) -> Result<(), String> {
+    if release.is_empty() || release == "." || release == ".." || release.chars().count() > 200 {
+        return Err(format!("{release:?} is not a usable release name"));
+    }
+    match release
+        .chars()
+        .find(|c| matches!(c, '/' | '\\' | '\n' | '\r' | '\t'))
+    {
+        Some(c) => Err(format!("a release may not contain {c:?}")),
+        None => Ok(()),
+    }
+}
 
 /// Where a value came from, so an error can say "from SENTRY_DSN".
 enum Source<'a> {
@@ -290,6 +366,13 @@ impl Config {
                 format!("must be a whole number of days, at least 1, got {retention}"),
             ));
         }
+        let context_lines = r.number("contextLines")?.unwrap_or(5.0);
+        if !(0.0..=5.0).contains(&context_lines) || context_lines.fract() != 0.0 {
+            return Err(bad(
+                "contextLines",
+                format!("must be a whole number from 0 to 5, got {context_lines}"),
+            ));
+        }
         let data_dir = match r.string("dataDir")? {
             Some(dir) => PathBuf::from(dir),
             None => std::env::current_dir()
@@ -301,7 +384,11 @@ impl Config {
             dsn: r.parsed("dsn", |s| {
                 Dsn::from_str(s).map_err(|e| format!("not a valid Sentry DSN ({e})"))
             })?,
-            release: r.string("release")?,
+            release: match r.parsed("release", |s| check_release(s).map(|()| s.to_owned()))? {
+                Some(release) => Some(release),
+                None => default_release(&r.env, &std::env::current_dir().unwrap_or_default())
+                    .filter(|r| check_release(r).is_ok()),
+            },
             environment: r
                 .string("environment")?
                 .unwrap_or_else(|| "production".to_owned()),
@@ -326,6 +413,7 @@ impl Config {
             },
             max_queue_memory_bytes: memory as usize,
             audit_retention_days: retention as u32,
+            context_lines: context_lines as usize,
         })
     }
 
@@ -489,12 +577,14 @@ mod tests {
                 "legacyMaxRequestsPerMinute",
             ),
             (json!({ "debug": "yes" }), "debug"),
+            (json!({ "release": "web/app@1" }), "release"),
             (json!({ "maxQueueMemoryBytes": -1 }), "maxQueueMemoryBytes"),
             (
                 json!({ "maxQueueMemoryBytes": "lots" }),
                 "maxQueueMemoryBytes",
             ),
             (json!({ "auditRetentionDays": 0 }), "auditRetentionDays"),
+            (json!({ "contextLines": 6 }), "contextLines"),
             (json!({ "auditRetentionDays": 1.5 }), "auditRetentionDays"),
             (json!({ "sampelRate": 1 }), "options"),
             (json!("dsn"), "options"),
@@ -517,6 +607,52 @@ mod tests {
         ]));
         assert!(lenient.dsn.is_none());
         assert!(lenient.legacy_endpoint.is_some());
+    }
+
+    #[test]
+    fn release_falls_back_to_a_commit_then_package_json() {
+        let dir =
+            std::env::temp_dir().join(format!("et-release-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(default_release(env(&[]), &dir), None);
+        std::fs::write(
+            dir.join("package.json"),
+            r#"{"name":"screening","version":"1.4.2"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            default_release(env(&[]), &dir).as_deref(),
+            Some("screening@1.4.2")
+        );
+        assert_eq!(
+            default_release(
+                env(&[("GITHUB_SHA", "abc123"), ("SOURCE_VERSION", "def456")]),
+                &dir
+            )
+            .as_deref(),
+            Some("abc123"),
+            "a commit wins over package.json, and earlier variables over later ones"
+        );
+        assert_eq!(
+            default_release(
+                env(&[("VERCEL_GIT_COMMIT_SHA", " "), ("CI_COMMIT_SHA", "c0ffee")]),
+                &dir
+            )
+            .as_deref(),
+            Some("c0ffee"),
+            "blank variables are skipped"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+        let c = Config::resolve(
+            &Value::Null,
+            env(&[("SENTRY_RELEASE", "x@9"), ("GITHUB_SHA", "abc")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.release.as_deref(),
+            Some("x@9"),
+            "SENTRY_RELEASE wins over commits"
+        );
     }
 
     #[test]

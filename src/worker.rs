@@ -1,5 +1,5 @@
 //! Stage 3, the background thread: turn each captured error into a finished event (parse the
-//! stack, build the event, fingerprint it, scrub it) and hand it to the sinks of the setup it
+//! stack, resolve source maps, build the event, fingerprint it, scrub it) and hand it to the sinks of the setup it
 //! was captured under. Nothing leaves this module unscrubbed.
 //!
 //! The worker never blocks the calling thread: it is not woken per error (that would be a
@@ -14,15 +14,19 @@ use crate::log;
 use crate::pipeline::Setup;
 use crate::scrub::Texts;
 use crate::sinks::{Finished, Record};
+use crate::sourcemaps::Resolver;
 use crossbeam_channel::{Receiver, TryRecvError};
 use sentry_types::Uuid;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
 const TICK: Duration = Duration::from_millis(20);
+
+/// One resolver for the process: parsed maps outlive any one `init`.
+static RESOLVER: LazyLock<Resolver> = LazyLock::new(Resolver::new);
 
 /// One `trackError` call on its way to the worker.
 pub struct Job {
@@ -81,11 +85,13 @@ fn process(job: Job) -> Ready {
         &job.captured,
         &Origin {
             event_id: job.event_id,
+            resolver: &RESOLVER,
             timestamp: job.timestamp,
             config: &setup.config,
             host: &setup.host,
         },
     );
+    let debug_images = event::debug_images(&job.captured, &RESOLVER);
     let mut fingerprint = fingerprint::of(&event);
     let mut stack = job
         .captured
@@ -106,6 +112,7 @@ fn process(job: Job) -> Ready {
             .collect(),
         fingerprint,
         stack: Some(stack).filter(|s| !s.is_empty()),
+        debug_images,
         event,
     };
     let finished = spool(job.seq, record, &setup);

@@ -44,6 +44,16 @@ const EXEMPT: &[&str] = &[
     "server_name",
     "dist",
 ];
+/// Stack frame fields that hold source code or code locations, not data.
+const SOURCE_FIELDS: &[&str] = &[
+    "pre_context",
+    "context_line",
+    "post_context",
+    "function",
+    "abs_path",
+    "filename",
+    "module",
+];
 /// Contexts the SDK fills with facts about the host, not the error.
 const EXEMPT_CONTEXTS: &[&str] = &["runtime", "os"];
 
@@ -199,6 +209,11 @@ impl KeyFilter for ByKey<'_> {
         match doc {
             Value::Object(map) => {
                 for (key, value) in map.iter_mut() {
+                    // Source code is full of `key: value` text that is not data: reading it by
+                    // key would taint identifiers everywhere. It still gets the value pass.
+                    if SOURCE_FIELDS.contains(&key.as_str()) {
+                        continue;
+                    }
                     if self.filter(key, value) {
                         *value = match value {
                             Value::String(s)

@@ -140,6 +140,9 @@ impl Matcher {
             } else {
                 None
             };
+            // `[email]`, `[Filtered]` …: a placeholder is never itself tainted text.
+            let hit =
+                hit.filter(|&len| !(text[..i].ends_with('[') && rest[len..].starts_with(']')));
             match hit {
                 Some(len) => {
                     out.push_str(&text[last..i]);

@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod sentry;
 
 use crate::audit::{Action, Audit, Subject};
+use crate::event::SourceMapImage;
 use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use crate::options::Config;
@@ -24,6 +25,8 @@ pub struct Content {
     pub event: Event<'static>,
     /// The thrown error's stack as V8 printed it (the legacy format carries it).
     pub stack: Option<String>,
+    /// Bundles with Sentry debug ids, for the event's `debug_meta`.
+    pub debug_images: Vec<SourceMapImage>,
 }
 
 /// The spool record of an event: what a restart needs to send it again.
@@ -34,6 +37,8 @@ pub struct Record {
     pub sinks: Vec<String>,
     pub fingerprint: String,
     pub stack: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debug_images: Vec<SourceMapImage>,
     pub event: Event<'static>,
 }
 
@@ -87,6 +92,7 @@ impl Finished {
                 Arc::new(Content {
                     event: record.event,
                     stack: record.stack,
+                    debug_images: record.debug_images,
                 }),
                 bytes,
             )
@@ -120,6 +126,7 @@ impl Finished {
                 Ok(Arc::new(Content {
                     event: record.event,
                     stack: record.stack,
+                    debug_images: record.debug_images,
                 }))
             }
             _ => Err("the event is neither in memory nor in the spool".into()),

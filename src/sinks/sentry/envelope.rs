@@ -1,18 +1,38 @@
-//! The bytes on the wire: an envelope holding one event, framed by `sentry-types`. The
-//! header leaves out the optional `dsn`: only tunnels need it, and `sentry-types` prints a
-//! key-only DSN as `key:@host`, which is not the DSN the user gave.
+//! The bytes on the wire: an envelope holding one event
+//! (develop.sentry.dev/sdk/data-model/envelopes/). The event is serialised by `sentry-types`;
+//! the framing is written here because the event may need a `debug_meta` image of type
+//! `sourcemap`, which `sentry-types` does not model. The header leaves out the optional `dsn`:
+//! only tunnels need it.
 
-use sentry_types::protocol::v7::{Envelope, EnvelopeHeaders, Event};
-use std::time::SystemTime;
+use super::super::Content;
+use serde_json::{json, Value};
+use std::io;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
-pub fn encode(event: &Event<'static>) -> std::io::Result<Vec<u8>> {
-    let mut envelope = Envelope::new().with_headers(
-        EnvelopeHeaders::new()
-            .with_event_id(event.event_id)
-            .with_sent_at(SystemTime::now()),
-    );
-    envelope.add_item(event.clone());
-    let mut out = Vec::with_capacity(4096);
-    envelope.to_writer(&mut out)?;
+pub fn encode(content: &Content) -> io::Result<Vec<u8>> {
+    let mut event = serde_json::to_value(&content.event)?;
+    if !content.debug_images.is_empty() {
+        let images: Vec<Value> = content
+            .debug_images
+            .iter()
+            .map(|i| json!({ "type": "sourcemap", "code_file": i.code_file, "debug_id": i.debug_id }))
+            .collect();
+        event["debug_meta"] = json!({ "images": images });
+    }
+    let payload = serde_json::to_vec(&event)?;
+    let sent_at = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .map_err(io::Error::other)?;
+    let header =
+        json!({ "event_id": content.event.event_id.simple().to_string(), "sent_at": sent_at });
+    let item = json!({ "type": "event", "length": payload.len() });
+    let mut out = Vec::with_capacity(payload.len() + 200);
+    serde_json::to_writer(&mut out, &header)?;
+    out.push(b'\n');
+    serde_json::to_writer(&mut out, &item)?;
+    out.push(b'\n');
+    out.extend_from_slice(&payload);
+    out.push(b'\n');
     Ok(out)
 }

@@ -78,7 +78,7 @@ impl Transport {
 
     fn deliver(&self, event: &Finished) -> Result<(), String> {
         let content = event.content()?;
-        let body = envelope::encode(&content.event).map_err(|e| e.to_string())?;
+        let body = envelope::encode(&content).map_err(|e| e.to_string())?;
         drop(content);
         let headers = [
             ("Content-Type", "application/x-sentry-envelope"),
