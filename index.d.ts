@@ -30,6 +30,22 @@ export interface Delivered {
  */
 export declare function flush(timeoutMs?: number | undefined | null): Promise<boolean>
 
+/** One group of errors: the same fingerprint. */
+export interface GroupStats {
+  fingerprint: string
+  /** "Type: message", scrubbed, from the group's first event. */
+  title: string
+  count: number
+  /**
+   * Distinct `user.id`s (after pseudonymisation) the group's events carried: how many
+   * people it hit.
+   */
+  users: number
+  /** When it was first and last seen, in milliseconds since the epoch. */
+  firstSeen: number
+  lastSeen: number
+}
+
 /**
  * Configures the tracker. Options not given fall back to environment variables (see
  * `Options`). Calling it again reconfigures for errors captured afterwards; errors already
@@ -180,6 +196,8 @@ export interface Stats {
   rateLimitedUntil: number | null
   /** `delivered`, `failed` and `retrying` for each sink. */
   sinks: SinkStats
+  /** Each group of errors (one fingerprint), most frequent first. */
+  groups: Array<GroupStats>
 }
 
 /**

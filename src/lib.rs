@@ -7,6 +7,7 @@ mod capture;
 mod event;
 mod exit;
 mod fingerprint;
+mod groups;
 mod ledger;
 mod log;
 mod options;
@@ -149,6 +150,23 @@ pub struct Stats {
     pub rate_limited_until: serde_json::Value,
     /// `delivered`, `failed` and `retrying` for each sink.
     pub sinks: SinkStats,
+    /// Each group of errors (one fingerprint), most frequent first.
+    pub groups: Vec<GroupStats>,
+}
+
+/// One group of errors: the same fingerprint.
+#[napi(object)]
+pub struct GroupStats {
+    pub fingerprint: String,
+    /// "Type: message", scrubbed, from the group's first event.
+    pub title: String,
+    pub count: i64,
+    /// Distinct `user.id`s (after pseudonymisation) the group's events carried: how many
+    /// people it hit.
+    pub users: i64,
+    /// When it was first and last seen, in milliseconds since the epoch.
+    pub first_seen: f64,
+    pub last_seen: f64,
 }
 
 #[napi(object)]
@@ -208,6 +226,14 @@ pub fn stats() -> Stats {
             legacy: counts(SinkKind::Legacy),
             outbox: counts(SinkKind::Outbox),
         },
+        groups: groups::snapshot(|g| GroupStats {
+            fingerprint: g.fingerprint.clone(),
+            title: g.title.clone(),
+            count: n(g.count),
+            users: g.users() as i64,
+            first_seen: g.first_seen_ms,
+            last_seen: g.last_seen_ms,
+        }),
     }
 }
 

@@ -8,13 +8,13 @@
 
 use crate::capture::Captured;
 use crate::event::{self, Origin};
-use crate::fingerprint;
 use crate::ledger::LEDGER;
 use crate::log;
 use crate::pipeline::Setup;
 use crate::scrub::Texts;
 use crate::sinks::{Finished, Record};
 use crate::sourcemaps::Resolver;
+use crate::{fingerprint, groups};
 use crossbeam_channel::{Receiver, TryRecvError};
 use sentry_types::Uuid;
 use std::panic::{self, AssertUnwindSafe};
@@ -92,7 +92,8 @@ fn process(job: Job) -> Ready {
         },
     );
     let debug_images = event::debug_images(&job.captured, &RESOLVER);
-    let mut fingerprint = fingerprint::of(&event);
+    // A hash, so it carries nothing to scrub.
+    let fingerprint = fingerprint::of(&event);
     let mut stack = job
         .captured
         .exceptions
@@ -102,7 +103,15 @@ fn process(job: Job) -> Ready {
         .unwrap_or_default();
     let event = setup
         .scrubber
-        .event(event, Texts(vec![&mut stack, &mut fingerprint]));
+        .event(event, Texts(vec![&mut stack]));
+    groups::record(
+        &fingerprint,
+        &title(&event),
+        event.user.as_ref().and_then(|u| u.id.as_deref()),
+        job.timestamp
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+    );
     let record = Record {
         id: job.event_id.simple().to_string(),
         sinks: setup
@@ -117,6 +126,17 @@ fn process(job: Job) -> Ready {
     };
     let finished = spool(job.seq, record, &setup);
     Ready { finished, setup }
+}
+
+/// "Type: first line of the message", as Sentry titles an issue.
+fn title(event: &sentry_types::protocol::v7::Event<'_>) -> String {
+    let Some(main) = event.exception.values.last() else {
+        return "Error".to_owned();
+    };
+    match main.value.as_deref().and_then(|v| v.lines().next()) {
+        Some(first) => format!("{}: {first}", main.ty),
+        None => main.ty.clone(),
+    }
 }
 
 /// Writes the event to the spool and decides whether it also stays in memory: not while
