@@ -1,0 +1,56 @@
+// Worker throughput: events per second through the whole background pipeline (stack parse,
+// source-map resolution and context lines, event build, fingerprint, scrub, serialise, spool,
+// outbox), for errors thrown from the minified esbuild bundle (resolved through its map)
+// beside the same errors from a file with no map. The errors are captured first, then the
+// clock runs until the worker has settled them all. Not a test: `npm run bench:worker` after
+// `npm run build`.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const N = Number(process.env.N ?? 20000);
+const root = resolve(import.meta.dirname, '..');
+const dist = join(root, 'src', 'sourcemaps', 'fixtures', 'dist');
+
+const child = (bundle) => `
+const t = require(${JSON.stringify(join(root, 'index.js'))});
+t.init({ dataDir: ${JSON.stringify(mkdtempSync(join(tmpdir(), 'et-worker-')))}, contextLines: 5 });
+const app = require(${JSON.stringify(bundle)});
+const body = '{"id":"o-1","quantity":1,"price":5000}';
+const errors = [];
+for (let i = 0; i < ${N}; i++) { try { app.handleRequest(body); } catch (e) { errors.push(e); } }
+const t0 = process.hrtime.bigint();
+for (const e of errors) t.trackError(e, { orderId: 'o-1', subject: { name: 'Jane Roe' } });
+const poll = setInterval(() => {
+  if (t.stats().queued > 0) return;
+  clearInterval(poll);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(JSON.stringify({ eventsPerSecond: ${N} / seconds, seconds }));
+  process.exit(0);
+}, 5);
+`;
+
+function run(bundle) {
+  const dir = mkdtempSync(join(tmpdir(), 'et-worker-'));
+  const file = join(dir, 'main.cjs');
+  writeFileSync(file, child(bundle));
+  const out = spawnSync(process.execPath, [file], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(out.stderr);
+  return JSON.parse(out.stdout.trim().split('\n').at(-1));
+}
+
+// The plain bundle with its map comment stripped stands in for code that has no map.
+const unmappedDir = mkdtempSync(join(tmpdir(), 'et-worker-nomap-'));
+const unmapped = join(unmappedDir, 'plain.js');
+const { readFileSync } = await import('node:fs');
+writeFileSync(unmapped, readFileSync(join(dist, 'plain.js'), 'utf8').replace(/\/\/# sourceMappingURL=.*$/m, ''));
+
+const mapped = run(join(dist, 'min.js'));
+const plain = run(unmapped);
+const result = { benchmark: 'worker-throughput', events: N, node: process.version, mapped, unmapped: plain };
+mkdirSync(join(root, 'benchmark', 'results'), { recursive: true });
+writeFileSync(join(root, 'benchmark', 'results', 'worker-throughput.json'), JSON.stringify(result, null, 2) + '\n');
+console.log(`${N} events through the worker (one thread):`);
+console.log(`  minified bundle, resolved through its map: ${mapped.eventsPerSecond.toFixed(0)} events/s`);
+console.log(`  the same code with no map:                 ${plain.eventsPerSecond.toFixed(0)} events/s`);
