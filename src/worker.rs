@@ -101,9 +101,7 @@ fn process(job: Job) -> Ready {
         .next()
         .and_then(|t| t.stack)
         .unwrap_or_default();
-    let event = setup
-        .scrubber
-        .event(event, Texts(vec![&mut stack]));
+    let event = setup.scrubber.event(event, Texts(vec![&mut stack]));
     groups::record(
         &fingerprint,
         &title(&event),

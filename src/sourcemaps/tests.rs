@@ -648,3 +648,44 @@ fn inline_map_longer_than_the_searched_tail() {
     );
     assert_at(&frame, "app.ts", needle, "OrderService.placeOrder");
 }
+
+/// A chunk from a real `next build` (Next.js 16, Turbopack) of
+/// `fixtures/next/app/api/screen/route.ts`, with the positions and names V8 printed when the
+/// route threw under `next start`. The map's node_modules `sourcesContent` is dropped to keep
+/// the fixture small; the chunk was renamed from `[root-of-the-server]__….js`.
+#[test]
+fn a_next_build_route_chunk_resolves_to_the_route_file() {
+    let next = fixtures().join("next");
+    let chunk = next.join(".next/server/chunks/route-chunk.js");
+    let at = |col: u64, function: Option<&str>| Frame {
+        function: function.map(str::to_owned),
+        abs_path: Some(chunk.to_string_lossy().into_owned()),
+        filename: Some(chunk.to_string_lossy().into_owned()),
+        lineno: Some(1),
+        colno: Some(col),
+        in_app: Some(true),
+        ..Frame::default()
+    };
+    let resolver = Resolver::new();
+    let mut frames = [at(358, Some("t")), at(326, None)];
+    resolver.resolve(&mut frames);
+    let route = next
+        .join("app/api/screen/route.ts")
+        .to_string_lossy()
+        .into_owned();
+    let [caller, thrower] = frames;
+    assert_eq!(thrower.abs_path.as_deref(), Some(route.as_str()));
+    assert_eq!(thrower.lineno, Some(3), "the throw in lookupSubject");
+    assert_eq!(thrower.in_app, Some(true));
+    assert!(
+        thrower
+            .context_line
+            .as_deref()
+            .unwrap_or("")
+            .contains("marker-next-route"),
+        "{thrower:?}"
+    );
+    assert_eq!(caller.abs_path.as_deref(), Some(route.as_str()));
+    // The minifier inlined `screen` into the handler, which V8 printed as `t`.
+    assert_eq!(caller.function.as_deref(), Some("GET"), "{caller:?}");
+}
