@@ -49,8 +49,11 @@ test('a minified bundle resolves to the original file, line, function and contex
   const caller = main.stacktrace.frames.at(-2);
   assert.equal(caller.abs_path, APP_TS);
   assert.equal(caller.function, 'OrderService.placeOrder');
-  // The legacy sink carries the resolved grouping too.
+  // The legacy sink carries the resolved frames and grouping too.
   assert.match(legacy.fingerprint, /^[0-9a-f]{16}$/);
+  assert.deepEqual(legacy.frames[0], {
+    function: 'validateOrder', file: 'src/sourcemaps/fixtures/src/app.ts', line: 15, column: top.colno, inApp: true,
+  });
 });
 
 test('the same throw site groups across a minified and a plain build; two sites do not', async () => {

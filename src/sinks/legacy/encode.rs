@@ -19,6 +19,17 @@ pub fn item(f: &Finished, content: &Content) -> Value {
         "name": main.map(|e| e.ty.as_str()).unwrap_or("Error"),
         "message": main.and_then(|e| e.value.as_deref()).unwrap_or(""),
         "stack": content.stack,
+        // Resolved through source maps, innermost first as a stack reads.
+        "frames": main
+            .and_then(|e| e.stacktrace.as_ref())
+            .map(|st| st.frames.iter().rev().map(|f| json!({
+                "function": f.function,
+                "file": f.filename.as_ref().or(f.abs_path.as_ref()),
+                "line": f.lineno,
+                "column": f.colno,
+                "inApp": f.in_app.unwrap_or(false),
+            })).collect::<Vec<_>>())
+            .unwrap_or_default(),
         "fingerprint": f.fingerprint,
         "release": event.release,
         "environment": event.environment,
