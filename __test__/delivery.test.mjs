@@ -44,7 +44,7 @@ test('every event reaches Sentry and the legacy sink, and flush waits for both',
   assert.equal(event.environment, 'test');
   assert.deepEqual(event.extra, { orderId: 3 });
   const item = r.legacyErrors.find((e) => e.eventId === ids[3]);
-  assert.deepEqual(Object.keys(item).sort(), ['context', 'environment', 'eventId', 'fingerprint', 'level', 'message', 'name', 'release', 'stack', 'timestamp', 'user'].sort());
+  assert.deepEqual(Object.keys(item).sort(), ['context', 'environment', 'eventId', 'fingerprint', 'frames', 'level', 'message', 'name', 'release', 'stack', 'timestamp', 'user'].sort());
   assert.equal(item.message, 'order 3 failed');
   assert.match(item.stack, /^Error: order 3 failed\n\s+at /);
   assert.ok(!Number.isNaN(Date.parse(item.timestamp)) && /T.*Z$/.test(item.timestamp), item.timestamp);
