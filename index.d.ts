@@ -57,6 +57,14 @@ export interface GroupStats {
 export declare function init(options?: Options): void
 
 /**
+ * Next.js's `onRequestError` hook: export it from `instrumentation.ts` (see README). Captures
+ * the error with the request (URL, method, headers, scrubbed) and the route (tags
+ * `routePath`, `routeType`, `routerKind`, and the event's transaction). Returns the event id;
+ * never throws.
+ */
+export declare function onRequestError(error: unknown, request?: { path?: string; method?: string; headers?: Record<string, string | string[] | undefined> } | null, context?: { routerKind?: string; routePath?: string; routeType?: string; renderSource?: string; revalidateReason?: string; renderType?: string } | null): string
+
+/**
  * Options for `init`. Every field is optional; the environment variable in brackets is read
  * when the field is absent.
  */
@@ -138,6 +146,8 @@ export interface Scope {
   fingerprint?: Array<string>
   /** The HTTP request being handled. */
   request?: { url?: string; method?: string; headers?: Record<string, string>; query_string?: string; data?: unknown; cookies?: string | Record<string, string>; env?: Record<string, string> }
+  /** The operation that failed, e.g. `GET /api/screen` (Sentry's transaction name). */
+  transaction?: string
   /** What happened before the error. */
   breadcrumbs?: Array<{ timestamp?: number | string; type?: string; category?: string; level?: string; message?: string; data?: Record<string, unknown> }>
 }

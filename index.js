@@ -838,5 +838,6 @@ module.exports = nativeBinding
 module.exports.close = nativeBinding.close
 module.exports.flush = nativeBinding.flush
 module.exports.init = nativeBinding.init
+module.exports.onRequestError = nativeBinding.onRequestError
 module.exports.stats = nativeBinding.stats
 module.exports.trackError = nativeBinding.trackError

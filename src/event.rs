@@ -110,6 +110,7 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
         user: scope.user,
         request: scope.request,
         tags: scope.tags,
+        transaction: scope.transaction,
         breadcrumbs: Values {
             values: scope.breadcrumbs,
         },

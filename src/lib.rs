@@ -10,6 +10,7 @@ mod fingerprint;
 mod groups;
 mod ledger;
 mod log;
+mod nextjs;
 mod options;
 mod pipeline;
 mod scope;
@@ -75,22 +76,55 @@ pub fn track_error(
     context: Option<Unknown>,
     scope: Option<Unknown>,
 ) -> String {
+    track(&env, |js| {
+        capture::capture(
+            js,
+            error.value().value,
+            context.map(|c| c.value().value),
+            scope.map(|s| s.value().value),
+        )
+    })
+}
+
+/// Next.js's `onRequestError` hook: export it from `instrumentation.ts` (see README). Captures
+/// the error with the request (URL, method, headers, scrubbed) and the route (tags
+/// `routePath`, `routeType`, `routerKind`, and the event's transaction). Returns the event id;
+/// never throws.
+#[napi(
+    ts_args_type = "error: unknown, request?: { path?: string; method?: string; headers?: Record<string, string | string[] | undefined> } | null, context?: { routerKind?: string; routePath?: string; routeType?: string; renderSource?: string; revalidateReason?: string; renderType?: string } | null"
+)]
+pub fn on_request_error(
+    env: Env,
+    error: Unknown,
+    request: Option<Unknown>,
+    context: Option<Unknown>,
+) -> String {
+    track(&env, |js| {
+        let json = |v: Option<Unknown>| {
+            v.map_or(serde_json::Value::Null, |v| {
+                capture::to_json(js, v.value().value)
+            })
+        };
+        let scope = nextjs::scope(&json(request), &json(context));
+        let mut captured = capture::capture(js, error.value().value, None, None);
+        captured.scope = Some(scope);
+        captured
+    })
+}
+
+/// The one way an error is tracked: configure if needed, sample, copy, queue. A panic here
+/// costs the event (counted as failed), never the caller.
+fn track(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> String {
     let js = Js::new(env.raw());
     let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
         let setup = pipeline::current().unwrap_or_else(|| {
-            let setup = pipeline::configure(Config::from_env_lenient(env_var), host(&env));
+            let setup = pipeline::configure(Config::from_env_lenient(env_var), host(env));
             exit::install(env.raw());
             setup
         });
         let (event_id, keep) = pipeline::admit(&setup);
         if keep {
-            let captured = capture::capture(
-                &js,
-                error.value().value,
-                context.map(|c| c.value().value),
-                scope.map(|s| s.value().value),
-            );
-            pipeline::submit(event_id, captured, setup);
+            pipeline::submit(event_id, copy(&js), setup);
         }
         event_id
     }));

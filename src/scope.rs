@@ -30,6 +30,8 @@ pub struct Scope {
         ts_type = "{ url?: string; method?: string; headers?: Record<string, string>; query_string?: string; data?: unknown; cookies?: string | Record<string, string>; env?: Record<string, string> }"
     )]
     pub request: Option<serde_json::Value>,
+    /// The operation that failed, e.g. `GET /api/screen` (Sentry's transaction name).
+    pub transaction: Option<String>,
     /// What happened before the error.
     #[napi(
         ts_type = "Array<{ timestamp?: number | string; type?: string; category?: string; level?: string; message?: string; data?: Record<string, unknown> }>"
@@ -46,6 +48,7 @@ pub struct Parsed {
     pub fingerprint: Option<Vec<String>>,
     pub request: Option<Request>,
     pub breadcrumbs: Vec<Breadcrumb>,
+    pub transaction: Option<String>,
 }
 
 pub fn parse(scope: Option<&Value>) -> Parsed {
@@ -64,6 +67,7 @@ pub fn parse(scope: Option<&Value>) -> Parsed {
                 }
             }
             "fingerprint" => parsed.fingerprint = field(key, value.clone()),
+            "transaction" => parsed.transaction = field(key, value.clone()),
             "request" => parsed.request = field(key, request_value(value)),
             "breadcrumbs" => {
                 if let Value::Array(items) = value {
