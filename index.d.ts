@@ -24,6 +24,23 @@ export interface Delivered {
 }
 
 /**
+ * What to send a client whose request failed: a generic message and the event id, so support
+ * can find the event from what the user saw, while no stack or detail reaches the client.
+ */
+export interface ErrorBody {
+  /** Always `"Internal server error"`. */
+  error: string
+  /** The event id of the captured error. */
+  requestId: string
+}
+
+/**
+ * Captures `error` (with `extra` as its context) and returns the body to send the client:
+ * `{ error: 'Internal server error', requestId }`. Never throws.
+ */
+export declare function errorResponse(error: unknown, extra?: Record<string, unknown> | null): ErrorBody
+
+/**
  * Resolves `true` once every error captured before the call has reached every configured
  * sink (or failed there for good), `false` if `timeoutMs` (default 2000) passes first. The
  * event loop stays free while it waits.
@@ -55,6 +72,12 @@ export interface GroupStats {
  * the message names it.
  */
 export declare function init(options?: Options): void
+
+/**
+ * Like `errorResponse`, as a ready `Response` for a route handler: status 500, that JSON body,
+ * `Cache-Control: no-store`. Throws only where the runtime has no `Response` (Node < 18).
+ */
+export declare function internalServerError(error: unknown, extra?: Record<string, unknown> | null): Response
 
 /**
  * Next.js's `onRequestError` hook: export it from `instrumentation.ts` (see README). Captures

@@ -836,8 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.close = nativeBinding.close
+module.exports.errorResponse = nativeBinding.errorResponse
 module.exports.flush = nativeBinding.flush
 module.exports.init = nativeBinding.init
+module.exports.internalServerError = nativeBinding.internalServerError
 module.exports.onRequestError = nativeBinding.onRequestError
 module.exports.stats = nativeBinding.stats
 module.exports.trackError = nativeBinding.trackError

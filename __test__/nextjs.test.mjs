@@ -60,3 +60,30 @@ test('onRequestError never throws, whatever Next hands it', async () => {
   assert.equal(await tracker.flush(10_000), true);
   assert.deepEqual(rx.problems, []);
 });
+
+test('errorResponse: a generic body with the event id; the full error goes to the sinks', async () => {
+  const err = new Error('list checksum mismatch at row 1187');
+  const body = tracker.errorResponse(err, { listVersion: 'OFSI-2026-11-18' });
+  assert.deepEqual(Object.keys(body).sort(), ['error', 'requestId']);
+  assert.equal(body.error, 'Internal server error');
+  assert.match(body.requestId, /^[0-9a-f]{32}$/);
+  assert.equal(await tracker.flush(10_000), true);
+  const event = rx.events.find((e) => e.event_id === body.requestId);
+  assert.ok(event, 'the requestId is the Sentry event id');
+  assert.equal(event.exception.values.at(-1).value, 'list checksum mismatch at row 1187');
+  assert.deepEqual(event.extra, { listVersion: 'OFSI-2026-11-18' });
+});
+
+test('internalServerError: a ready 500 Response that leaks no stack', async () => {
+  const response = tracker.internalServerError(new Error('secret internals at /srv/app/lib/db.ts'));
+  assert.ok(response instanceof Response);
+  assert.equal(response.status, 500);
+  assert.equal(response.headers.get('cache-control'), 'no-store');
+  assert.match(response.headers.get('content-type'), /^application\/json/);
+  const text = await response.text();
+  assert.doesNotMatch(text, /secret internals|db\.ts|at /);
+  const { error, requestId } = JSON.parse(text);
+  assert.equal(error, 'Internal server error');
+  assert.equal(await tracker.flush(10_000), true);
+  assert.ok(rx.events.some((e) => e.event_id === requestId), 'the requestId names the captured event');
+});

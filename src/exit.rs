@@ -3,9 +3,10 @@
 //! captured error is in the spool, so the next start delivers it. Signals keep Node's
 //! behaviour: when ours is the only listener, it re-raises the signal once the spool is written.
 
+use crate::capture::Js;
 use crate::pipeline;
 use napi::sys;
-use std::ffi::{c_char, CStr};
+use std::ffi::CStr;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 /// How long an ending process may wait for the worker to write what it still holds.
 const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
-const SIGNALS: [&CStr; 2] = [c"SIGTERM", c"SIGINT"];
+const SIGNALS: [&str; 2] = ["SIGTERM", "SIGINT"];
 
 static INSTALLED: Once = Once::new();
 /// The signal listener, referenced so it can remove itself before re-raising.
@@ -21,22 +22,30 @@ static SIGNAL_LISTENER: AtomicPtr<sys::napi_ref__> = AtomicPtr::new(ptr::null_mu
 
 /// Adds the listeners to `process`, once per process.
 pub fn install(env: sys::napi_env) {
-    INSTALLED.call_once(|| unsafe {
-        let Some(process) = process(env) else {
+    INSTALLED.call_once(|| {
+        let js = Js::new(env);
+        let Some(process) = js.global(c"process") else {
             return;
         };
-        if let Some(on_exit) = function(env, c"errorTrackerOnExit", on_exit) {
-            call(env, process, c"on", &[string(env, c"exit"), on_exit]);
+        if let (Some(exit), Some(on_exit)) = (
+            js.string("exit"),
+            function(env, c"errorTrackerOnExit", on_exit),
+        ) {
+            js.call(process, c"on", &[exit, on_exit]);
         }
         let Some(on_signal) = function(env, c"errorTrackerOnSignal", on_signal) else {
             return;
         };
         let mut reference = ptr::null_mut();
-        if sys::napi_create_reference(env, on_signal, 1, &mut reference) == sys::Status::napi_ok {
+        if unsafe { sys::napi_create_reference(env, on_signal, 1, &mut reference) }
+            == sys::Status::napi_ok
+        {
             SIGNAL_LISTENER.store(reference, Ordering::Release);
         }
         for signal in SIGNALS {
-            call(env, process, c"on", &[string(env, signal), on_signal]);
+            if let Some(name) = js.string(signal) {
+                js.call(process, c"on", &[name, on_signal]);
+            }
         }
     });
 }
@@ -54,6 +63,7 @@ unsafe extern "C" fn on_signal(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     pipeline::persist(PERSIST_TIMEOUT);
+    let js = Js::new(env);
     let mut argc = 1;
     let mut signal = ptr::null_mut();
     let got = sys::napi_get_cb_info(
@@ -64,93 +74,46 @@ unsafe extern "C" fn on_signal(
         ptr::null_mut(),
         ptr::null_mut(),
     );
-    let (Some(process), true) = (process(env), got == sys::Status::napi_ok && argc >= 1) else {
+    let (Some(process), true) = (
+        js.global(c"process"),
+        got == sys::Status::napi_ok && argc >= 1,
+    ) else {
         return ptr::null_mut();
     };
     // Someone else listens too: they decide what the signal means.
-    let count = call(env, process, c"listenerCount", &[signal]);
-    let mut listeners = 0.0;
-    if count.is_null()
-        || sys::napi_get_value_double(env, count, &mut listeners) != sys::Status::napi_ok
-        || listeners > 1.0
-    {
-        return ptr::null_mut();
-    }
+    let alone = js
+        .call(process, c"listenerCount", &[signal])
+        .is_some_and(|count| js.number(count) <= 1.0);
     let mut listener = ptr::null_mut();
     let reference = SIGNAL_LISTENER.load(Ordering::Acquire);
-    if reference.is_null()
+    if !alone
+        || reference.is_null()
         || sys::napi_get_reference_value(env, reference, &mut listener) != sys::Status::napi_ok
     {
         return ptr::null_mut();
     }
-    call(env, process, c"removeListener", &[signal, listener]);
-    let mut pid = ptr::null_mut();
-    if sys::napi_get_named_property(env, process, c"pid".as_ptr(), &mut pid) == sys::Status::napi_ok
-    {
-        call(env, process, c"kill", &[pid, signal]);
+    js.call(process, c"removeListener", &[signal, listener]);
+    if let Some(pid) = js.get(process, c"pid") {
+        js.call(process, c"kill", &[pid, signal]);
     }
     ptr::null_mut()
 }
 
-unsafe fn process(env: sys::napi_env) -> Option<sys::napi_value> {
-    let mut global = ptr::null_mut();
-    let mut process = ptr::null_mut();
-    (sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
-        && sys::napi_get_named_property(env, global, c"process".as_ptr(), &mut process)
-            == sys::Status::napi_ok)
-        .then_some(process)
-}
-
-unsafe fn function(
+fn function(
     env: sys::napi_env,
     name: &CStr,
     cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
 ) -> Option<sys::napi_value> {
     let mut f = ptr::null_mut();
-    (sys::napi_create_function(
-        env,
-        name.as_ptr(),
-        name.count_bytes() as isize,
-        Some(cb),
-        ptr::null_mut(),
-        &mut f,
-    ) == sys::Status::napi_ok)
-        .then_some(f)
-}
-
-unsafe fn string(env: sys::napi_env, s: &CStr) -> sys::napi_value {
-    let mut v = ptr::null_mut();
-    sys::napi_create_string_utf8(
-        env,
-        s.as_ptr() as *const c_char,
-        s.count_bytes() as isize,
-        &mut v,
-    );
-    v
-}
-
-/// Calls `obj[method](...args)`; null if that threw (the exception is cleared: an ending
-/// process must not fail in our listener).
-unsafe fn call(
-    env: sys::napi_env,
-    obj: sys::napi_value,
-    method: &CStr,
-    args: &[sys::napi_value],
-) -> sys::napi_value {
-    let mut f = ptr::null_mut();
-    let mut result = ptr::null_mut();
-    let ok = sys::napi_get_named_property(env, obj, method.as_ptr(), &mut f)
-        == sys::Status::napi_ok
-        && sys::napi_call_function(env, obj, f, args.len(), args.as_ptr(), &mut result)
-            == sys::Status::napi_ok;
-    if !ok {
-        let mut pending = false;
-        sys::napi_is_exception_pending(env, &mut pending);
-        if pending {
-            let mut e = ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut e);
-        }
-        return ptr::null_mut();
-    }
-    result
+    let status = unsafe {
+        sys::napi_create_function(
+            env,
+            name.as_ptr(),
+            name.count_bytes() as isize,
+            Some(cb),
+            ptr::null_mut(),
+            &mut f,
+        )
+    };
+    (status == sys::Status::napi_ok).then_some(f)
 }

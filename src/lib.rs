@@ -112,6 +112,70 @@ pub fn on_request_error(
     })
 }
 
+/// What to send a client whose request failed: a generic message and the event id, so support
+/// can find the event from what the user saw, while no stack or detail reaches the client.
+#[napi(object)]
+pub struct ErrorBody {
+    /// Always `"Internal server error"`.
+    pub error: String,
+    /// The event id of the captured error.
+    pub request_id: String,
+}
+
+/// Captures `error` (with `extra` as its context) and returns the body to send the client:
+/// `{ error: 'Internal server error', requestId }`. Never throws.
+#[napi(ts_args_type = "error: unknown, extra?: Record<string, unknown> | null")]
+pub fn error_response(env: Env, error: Unknown, extra: Option<Unknown>) -> ErrorBody {
+    ErrorBody {
+        error: INTERNAL_ERROR.to_owned(),
+        request_id: track_with_extra(&env, error, extra),
+    }
+}
+
+/// Like `errorResponse`, as a ready `Response` for a route handler: status 500, that JSON body,
+/// `Cache-Control: no-store`. Throws only where the runtime has no `Response` (Node < 18).
+#[napi(
+    ts_args_type = "error: unknown, extra?: Record<string, unknown> | null",
+    ts_return_type = "Response"
+)]
+pub fn internal_server_error<'env>(
+    env: &'env Env,
+    error: Unknown<'env>,
+    extra: Option<Unknown<'env>>,
+) -> Result<Unknown<'env>> {
+    let request_id = track_with_extra(env, error, extra);
+    let js = Js::new(env.raw());
+    let body = serde_json::json!({ "error": INTERNAL_ERROR, "requestId": request_id });
+    let init = serde_json::json!({ "status": 500, "headers": { "cache-control": "no-store" } });
+    let response = (|| {
+        let class = js.global(c"Response")?;
+        js.call(
+            class,
+            c"json",
+            &[js.parse_json(&body)?, js.parse_json(&init)?],
+        )
+    })();
+    match response {
+        Some(r) => unsafe { Unknown::from_napi_value(env.raw(), r) },
+        None => Err(Error::from_reason(
+            "error-tracker: this runtime has no Response; use errorResponse()",
+        )),
+    }
+}
+
+const INTERNAL_ERROR: &str = "Internal server error";
+
+fn track_with_extra(env: &Env, error: Unknown, extra: Option<Unknown>) -> String {
+    track(env, |js| {
+        capture::capture(
+            js,
+            error.value().value,
+            extra.map(|e| e.value().value),
+            None,
+        )
+    })
+}
+
 /// The one way an error is tracked: configure if needed, sample, copy, queue. A panic here
 /// costs the event (counted as failed), never the caller.
 fn track(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> String {

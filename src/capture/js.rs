@@ -233,6 +233,39 @@ impl Js {
             .filter(|s| !s.is_empty())
     }
 
+    /// `globalThis[name]`.
+    pub fn global(&self, name: &'static std::ffi::CStr) -> Option<Val> {
+        let mut global = ptr::null_mut();
+        self.ok(unsafe { sys::napi_get_global(self.env, &mut global) })
+            .then(|| self.get(global, name))
+            .flatten()
+    }
+
+    pub fn string(&self, s: &str) -> Option<Val> {
+        let mut v = ptr::null_mut();
+        self.ok(unsafe {
+            sys::napi_create_string_utf8(self.env, s.as_ptr().cast(), s.len() as isize, &mut v)
+        })
+        .then_some(v)
+    }
+
+    /// `this[method](...args)`; `None` if it is not a function or it threw.
+    pub fn call(&self, this: Val, method: &'static std::ffi::CStr, args: &[Val]) -> Option<Val> {
+        let f = self.get(this, method)?;
+        let mut result = ptr::null_mut();
+        self.ok(unsafe {
+            sys::napi_call_function(self.env, this, f, args.len(), args.as_ptr(), &mut result)
+        })
+        .then_some(result)
+    }
+
+    /// A JS value from JSON text, through the global `JSON.parse`.
+    pub fn parse_json(&self, value: &serde_json::Value) -> Option<Val> {
+        let json = self.global(c"JSON")?;
+        let text = self.string(&value.to_string())?;
+        self.call(json, c"parse", &[text])
+    }
+
     /// Throws a `TypeError` on the JS side; the caller then returns a pending-exception error.
     pub fn throw_type_error(&self, msg: &str) {
         let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
