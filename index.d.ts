@@ -146,6 +146,12 @@ export interface Options {
    */
   maxQueueMemoryBytes?: number
   /**
+   * Capture uncaught exceptions and unhandled promise rejections (level `fatal`) and write
+   * them to the spool before the process dies; Node's own behaviour (print, exit 1) is kept
+   * (default true).
+   */
+  captureUncaught?: boolean
+  /**
    * Lines of source sent before and after each in-app frame's line, from 0 (none) to 5
    * (the default), read on the worker from the source map or the file.
    */

@@ -105,7 +105,7 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
             packages: Vec::new(),
         })),
         exception: Values {
-            values: exceptions(&captured.exceptions, origin.resolver, config.context_lines),
+            values: exceptions(captured, origin.resolver, config.context_lines),
         },
         user: scope.user,
         request: scope.request,
@@ -125,8 +125,9 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
 }
 
 /// Sentry lists chained exceptions oldest first: the deepest cause first, the thrown error last.
-fn exceptions(thrown: &[Thrown], resolver: &Resolver, context_lines: usize) -> Vec<Exception> {
-    thrown
+fn exceptions(captured: &Captured, resolver: &Resolver, context_lines: usize) -> Vec<Exception> {
+    captured
+        .exceptions
         .iter()
         .rev()
         .map(|t| Exception {
@@ -150,7 +151,7 @@ fn exceptions(thrown: &[Thrown], resolver: &Resolver, context_lines: usize) -> V
                         ..Stacktrace::default()
                     })
                 }),
-            mechanism: Some(mechanism(t)),
+            mechanism: Some(mechanism(t, captured.unhandled)),
             ..Exception::default()
         })
         .collect()
@@ -181,10 +182,12 @@ fn frames_part<'a>(stack: &'a str, t: &Thrown) -> &'a str {
     stack.get(start + t.message_len..).unwrap_or(stack)
 }
 
-fn mechanism(t: &Thrown) -> Mechanism {
+/// How the error was caught: `generic` for `trackError`, the handler's type when nobody
+/// handled it, `chained` for what the thrown error links to.
+fn mechanism(t: &Thrown, unhandled: Option<&'static str>) -> Mechanism {
     let mut data = Map::new();
     let ty = match &t.link {
-        None => "generic",
+        None => unhandled.unwrap_or("generic"),
         Some((_, source)) => {
             data.insert("source".to_owned(), Value::from(source.as_str()));
             "chained"
@@ -192,7 +195,7 @@ fn mechanism(t: &Thrown) -> Mechanism {
     };
     Mechanism {
         ty: ty.to_owned(),
-        handled: Some(true),
+        handled: Some(unhandled.is_none()),
         synthetic: (!t.is_error).then_some(true),
         data,
         ..Mechanism::default()

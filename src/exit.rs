@@ -1,9 +1,10 @@
-//! Endings that skip `flush`: the script runs out, `process.exit()`, SIGTERM or SIGINT. Each
+//! Endings that skip `flush`: the script runs out, `process.exit()`, SIGTERM or SIGINT, or an
+//! uncaught exception (captured first, at level fatal, when `captureUncaught` is on). Each
 //! runs a listener that waits (briefly, on the main thread, which is ending anyway) until every
 //! captured error is in the spool, so the next start delivers it. Signals keep Node's
 //! behaviour: when ours is the only listener, it re-raises the signal once the spool is written.
 
-use crate::capture::Js;
+use crate::capture::{self, Js};
 use crate::pipeline;
 use napi::sys;
 use std::ffi::CStr;
@@ -27,6 +28,12 @@ pub fn install(env: sys::napi_env) {
         let Some(process) = js.global(c"process") else {
             return;
         };
+        if let (Some(event), Some(monitor)) = (
+            js.string("uncaughtExceptionMonitor"),
+            function(env, c"errorTrackerOnUncaught", on_uncaught),
+        ) {
+            js.call(process, c"on", &[event, monitor]);
+        }
         if let (Some(exit), Some(on_exit)) = (
             js.string("exit"),
             function(env, c"errorTrackerOnExit", on_exit),
@@ -48,6 +55,46 @@ pub fn install(env: sys::napi_env) {
             }
         }
     });
+}
+
+/// Node's `uncaughtExceptionMonitor`: called for an uncaught exception, and for an unhandled
+/// rejection Node is about to raise as one, before Node's own handling (which it leaves as is).
+unsafe extern "C" fn on_uncaught(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    if pipeline::current().is_some_and(|s| !s.config.capture_uncaught) {
+        return ptr::null_mut();
+    }
+    let js = Js::new(env);
+    let mut argc = 2;
+    let mut args = [ptr::null_mut(); 2];
+    if sys::napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        args.as_mut_ptr(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    ) != sys::Status::napi_ok
+        || argc < 1
+    {
+        return ptr::null_mut();
+    }
+    let rejection = argc >= 2 && js.text(args[1], 64).as_deref() == Some("unhandledRejection");
+    crate::track(&napi::Env::from_raw(env), |js| {
+        let mut captured = capture::capture(js, args[0], None, None);
+        captured.scope = Some(serde_json::json!({ "level": "fatal" }));
+        captured.unhandled = Some(if rejection {
+            "onunhandledrejection"
+        } else {
+            "onuncaughtexception"
+        });
+        captured
+    });
+    // The process is about to die: write it down now.
+    pipeline::persist(PERSIST_TIMEOUT);
+    ptr::null_mut()
 }
 
 unsafe extern "C" fn on_exit(

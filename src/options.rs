@@ -52,6 +52,10 @@ pub struct Options {
     /// it they wait in the spool under `dataDir` instead; how many may wait is not limited
     /// [ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES].
     pub max_queue_memory_bytes: Option<f64>,
+    /// Capture uncaught exceptions and unhandled promise rejections (level `fatal`) and write
+    /// them to the spool before the process dies; Node's own behaviour (print, exit 1) is kept
+    /// (default true).
+    pub capture_uncaught: Option<bool>,
     /// Lines of source sent before and after each in-app frame's line, from 0 (none) to 5
     /// (the default), read on the worker from the source map or the file.
     pub context_lines: Option<u32>,
@@ -89,6 +93,7 @@ pub struct Config {
     pub max_queue_memory_bytes: usize,
     pub audit_retention_days: u32,
     pub context_lines: usize,
+    pub capture_uncaught: bool,
 }
 
 /// A bad option, named the way the user wrote it.
@@ -131,6 +136,7 @@ const FIELDS: &[(&str, &[&str])] = &[
         &["ERROR_TRACKER_AUDIT_RETENTION_DAYS"],
     ),
     ("contextLines", &[]),
+    ("captureUncaught", &[]),
 ];
 
 /// Variables that CI systems and hosts set to the commit being built or run, after
@@ -414,6 +420,7 @@ impl Config {
             max_queue_memory_bytes: memory as usize,
             audit_retention_days: retention as u32,
             context_lines: context_lines as usize,
+            capture_uncaught: r.boolean("captureUncaught")?.unwrap_or(true),
         })
     }
 
@@ -585,6 +592,7 @@ mod tests {
             ),
             (json!({ "auditRetentionDays": 0 }), "auditRetentionDays"),
             (json!({ "contextLines": 6 }), "contextLines"),
+            (json!({ "captureUncaught": "yes" }), "captureUncaught"),
             (json!({ "auditRetentionDays": 1.5 }), "auditRetentionDays"),
             (json!({ "sampelRate": 1 }), "options"),
             (json!("dsn"), "options"),

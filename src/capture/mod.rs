@@ -45,6 +45,9 @@ pub struct Captured {
     pub exceptions: Vec<Thrown>,
     pub context: Option<Value>,
     pub scope: Option<Value>,
+    /// Set when nobody handled the error (the process-wide handlers): the mechanism type, such
+    /// as `onuncaughtexception`.
+    pub unhandled: Option<&'static str>,
 }
 
 pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) -> Captured {
@@ -52,6 +55,7 @@ pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) ->
         exceptions: exceptions(js, error),
         context: context.map(|c| snapshot::snapshot(js, c, Limits::CONTEXT)),
         scope: scope.map(|s| snapshot::snapshot(js, s, Limits::CONTEXT)),
+        unhandled: None,
     }
 }
 
