@@ -16,6 +16,21 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare function close(timeoutMs?: number | undefined | null): Promise<boolean>
 
+export declare function configuration(): Configuration | null
+
+/**
+ * The configuration in force, as `init` (or the environment) resolved it; `null` before
+ * either. Secrets (DSN key, legacy token, user id salt) are not included.
+ */
+export interface Configuration {
+  /** The Sentry envelope endpoint events go to, if a DSN is set. */
+  sentryEndpoint?: string
+  legacyEndpoint?: string
+  dataDir: string
+  release?: string
+  environment: string
+}
+
 export interface Delivered {
   sentry: number
   legacy: number

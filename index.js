@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.close = nativeBinding.close
+module.exports.configuration = nativeBinding.configuration
 module.exports.errorResponse = nativeBinding.errorResponse
 module.exports.flush = nativeBinding.flush
 module.exports.init = nativeBinding.init

@@ -335,6 +335,32 @@ pub fn stats() -> Stats {
     }
 }
 
+/// The configuration in force, as `init` (or the environment) resolved it; `null` before
+/// either. Secrets (DSN key, legacy token, user id salt) are not included.
+#[napi(object)]
+pub struct Configuration {
+    /// The Sentry envelope endpoint events go to, if a DSN is set.
+    pub sentry_endpoint: Option<String>,
+    pub legacy_endpoint: Option<String>,
+    pub data_dir: String,
+    pub release: Option<String>,
+    pub environment: String,
+}
+
+#[napi]
+pub fn configuration() -> Option<Configuration> {
+    pipeline::current().map(|setup| {
+        let c = &setup.config;
+        Configuration {
+            sentry_endpoint: c.dsn.as_ref().map(|d| d.envelope_api_url().to_string()),
+            legacy_endpoint: c.legacy_endpoint.as_ref().map(|u| u.to_string()),
+            data_dir: c.data_dir.to_string_lossy().into_owned(),
+            release: c.release.clone(),
+            environment: c.environment.clone(),
+        }
+    })
+}
+
 pub struct Wait {
     timeout: Duration,
     close: bool,
