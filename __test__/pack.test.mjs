@@ -1,0 +1,41 @@
+// npm run pack:local leaves the two tarballs a registry would serve for this platform, and they
+// install into a fresh project the way users will install them: the main package loads this
+// platform's binary package, tracks an error, and ships the doctor CLI; neither tarball
+// carries anything users do not need (sources, tests, the Rust build).
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from './support/child.mjs';
+
+const root = resolve(import.meta.dirname, '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+test('pack:local tarballs install into a fresh project and work', { timeout: 300_000 }, () => {
+  execFileSync(npm, ['run', 'pack:local'], { cwd: root, stdio: 'pipe' });
+  const tarballs = readdirSync(join(root, 'pack')).filter((f) => f.endsWith('.tgz')).sort();
+  assert.equal(tarballs.length, 2, tarballs.join(', '));
+  const [main, binary] = tarballs; // calmony-error-tracker-0.1.0.tgz sorts first
+  const list = (t) => execFileSync('tar', ['tzf', join(root, 'pack', t)], { encoding: 'utf8' }).trim().split('\n').sort();
+  assert.deepEqual(list(main), ['package/README.md', 'package/bin/error-tracker.mjs', 'package/index.d.ts', 'package/index.js', 'package/package.json']);
+  assert.ok(list(binary).some((f) => /^package\/error-tracker\.[\w-]+\.node$/.test(f)), list(binary).join(', '));
+  assert.ok(list(binary).every((f) => !/\.(rs|mjs|ts)$/.test(f)));
+
+  const app = tempDir('et-app-');
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', version: '1.0.0', private: true }));
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', ...tarballs.map((t) => join(root, 'pack', t))], { cwd: app, stdio: 'pipe' });
+  const run = spawnSync(process.execPath, ['-e', `
+    const t = require('@calmony/error-tracker');
+    t.init({ dataDir: ${JSON.stringify(join(app, 'data'))} });
+    const id = t.trackError(new Error('from the packed addon'));
+    t.flush(5000).then((ok) => { console.log(JSON.stringify({ id, ok, outbox: t.stats().delivered.outbox })); });
+  `], { cwd: app, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout.trim());
+  assert.match(out.id, /^[0-9a-f]{32}$/);
+  assert.deepEqual([out.ok, out.outbox], [true, 1]);
+  const doctor = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['doctor'], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH, ERROR_TRACKER_DIR: join(app, 'data') } });
+  assert.match(doctor.stdout, /error-tracker doctor/);
+  assert.match(doctor.stdout, /no sink configured/);
+});
