@@ -62,32 +62,9 @@ pub struct SourceMapImage {
     pub debug_id: String,
 }
 
-/// The debug ids of the bundles the event's frames ran in (before source maps moved them).
-pub fn debug_images(captured: &Captured, resolver: &Resolver) -> Vec<SourceMapImage> {
-    let mut images: Vec<SourceMapImage> = Vec::new();
-    for t in &captured.exceptions {
-        let Some(stack) = t.stack.as_deref() else {
-            continue;
-        };
-        for frame in stack::parse(frames_part(stack, t)) {
-            let Some(code_file) = frame.abs_path else {
-                continue;
-            };
-            if images.iter().any(|i| i.code_file == code_file) {
-                continue;
-            }
-            if let Some(debug_id) = resolver.debug_id(&code_file) {
-                images.push(SourceMapImage {
-                    code_file,
-                    debug_id,
-                });
-            }
-        }
-    }
-    images
-}
-
-pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
+/// The event, and the bundles with Sentry debug ids its frames ran in (for `debug_meta`).
+pub fn build(captured: &Captured, origin: &Origin<'_>) -> (Event<'static>, Vec<SourceMapImage>) {
+    let mut debug_images = Vec::new();
     let scope = scope::parse(captured.scope.as_ref());
     let config = origin.config;
     let mut event = Event {
@@ -105,7 +82,12 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
             packages: Vec::new(),
         })),
         exception: Values {
-            values: exceptions(captured, origin.resolver, config.context_lines),
+            values: exceptions(
+                captured,
+                origin.resolver,
+                config.context_lines,
+                &mut debug_images,
+            ),
         },
         user: scope.user,
         request: scope.request,
@@ -121,11 +103,16 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> Event<'static> {
     if let Some(fingerprint) = scope.fingerprint {
         event.fingerprint = Cow::Owned(fingerprint.into_iter().map(Cow::Owned).collect());
     }
-    event
+    (event, debug_images)
 }
 
 /// Sentry lists chained exceptions oldest first: the deepest cause first, the thrown error last.
-fn exceptions(captured: &Captured, resolver: &Resolver, context_lines: usize) -> Vec<Exception> {
+fn exceptions(
+    captured: &Captured,
+    resolver: &Resolver,
+    context_lines: usize,
+    debug_images: &mut Vec<SourceMapImage>,
+) -> Vec<Exception> {
     captured
         .exceptions
         .iter()
@@ -138,6 +125,17 @@ fn exceptions(captured: &Captured, resolver: &Resolver, context_lines: usize) ->
                 .as_deref()
                 .map(|s| {
                     let mut frames = stack::parse(frames_part(s, t));
+                    // Debug ids belong to the bundles the code ran in, before maps move frames.
+                    for code_file in frames.iter().filter_map(|f| f.abs_path.as_ref()) {
+                        if !debug_images.iter().any(|i| &i.code_file == code_file) {
+                            if let Some(debug_id) = resolver.debug_id(code_file) {
+                                debug_images.push(SourceMapImage {
+                                    code_file: code_file.clone(),
+                                    debug_id,
+                                });
+                            }
+                        }
+                    }
                     resolver.resolve(&mut frames);
                     for frame in frames.iter_mut() {
                         resolver.context_from_file(frame);

@@ -18,13 +18,7 @@ const CONTEXT_TAGS: &[&str] = &[
 
 /// The scope for an error Next reported, from snapshots of its `request` and `context`.
 pub fn scope(request: &Value, context: &Value) -> Value {
-    // The snapshot writes `undefined` as Sentry's "[undefined]" marker: that is absent here.
-    let text = |v: &Value, key: &str| {
-        v.get(key)
-            .and_then(Value::as_str)
-            .filter(|s| *s != "[undefined]")
-            .map(str::to_owned)
-    };
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let method = text(request, "method");
     let path = text(request, "path");
     let headers: Map<String, Value> = request
@@ -90,7 +84,7 @@ mod tests {
             &json!({ "path": "/api/screen?id=7", "method": "POST",
                      "headers": { "host": "app.example", "cookie": "sid=1", "accept": ["a", "b"] } }),
             &json!({ "routerKind": "App Router", "routePath": "/api/screen", "routeType": "route",
-                     "renderSource": "[undefined]" }),
+                     "renderSource": null }),
         );
         assert_eq!(s["transaction"], "POST /api/screen");
         assert_eq!(

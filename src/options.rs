@@ -321,7 +321,6 @@ impl Config {
         let options = match options {
             Value::Object(map) => map,
             Value::Null => &empty,
-            v if v.as_str() == Some("[undefined]") => &empty,
             v => {
                 return Err(bad(
                     "options",
@@ -440,12 +439,12 @@ impl Config {
     }
 }
 
-/// `{ dsn: undefined }` counts as unset, as in any JS API. Options arrive through the same
-/// snapshot as `context`, which writes `undefined` as Sentry's `"[undefined]"` marker.
+/// `{ dsn: undefined }` (which arrives as `null`) and a blank string count as unset, as in
+/// any JS API.
 fn is_blank(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Null) => true,
-        Some(Value::String(s)) => s.trim().is_empty() || s == "[undefined]",
+        Some(Value::String(s)) => s.trim().is_empty(),
         _ => false,
     }
 }

@@ -81,7 +81,7 @@ pub fn run(queue: Receiver<Job>) {
 
 fn process(job: Job) -> Ready {
     let setup = job.setup;
-    let event = event::build(
+    let (event, debug_images) = event::build(
         &job.captured,
         &Origin {
             event_id: job.event_id,
@@ -91,7 +91,6 @@ fn process(job: Job) -> Ready {
             host: &setup.host,
         },
     );
-    let debug_images = event::debug_images(&job.captured, &RESOLVER);
     // A hash, so it carries nothing to scrub.
     let fingerprint = fingerprint::of(&event);
     let mut stack = job

@@ -1,7 +1,8 @@
-//! The few raw Node-API reads capture needs, each of which swallows the JS exception it may
-//! raise. Capture runs inside the caller's `catch` block: a throwing getter or a hostile Proxy
-//! must cost us one value, never leave an exception pending that would surface as a throw from
-//! `trackError`.
+//! The few raw Node-API calls the addon makes (capture's reads, and the calls into `process`
+//! and `Response` the exit hooks and `internalServerError` need), each of which swallows the JS
+//! exception it may raise. Capture runs inside the caller's `catch` block: a throwing getter or
+//! a hostile Proxy must cost us one value, never leave an exception pending that would surface
+//! as a throw from `trackError`.
 
 use napi::sys;
 use std::ffi::CString;

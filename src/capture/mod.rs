@@ -59,9 +59,10 @@ pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) ->
     }
 }
 
-/// Snapshots any JS value into JSON with the context limits (used for options too).
+/// Snapshots an argument the tracker reads as settings (options, Next's request and route):
+/// bounded like context, with `undefined` as `null`, so it reads as absent.
 pub fn to_json(js: &Js, v: Val) -> Value {
-    snapshot::snapshot(js, v, Limits::CONTEXT)
+    snapshot::snapshot(js, v, Limits::ARGUMENTS)
 }
 
 fn exceptions(js: &Js, error: Val) -> Vec<Thrown> {

@@ -18,6 +18,9 @@ pub struct Limits {
     pub string_bytes: usize,
     /// Values copied in all; past it everything becomes `"[Truncated]"`.
     pub nodes: usize,
+    /// Write `undefined` as Sentry's `"[undefined]"` marker (data shown to people), or as
+    /// `null` (arguments the tracker reads itself, where undefined means absent).
+    pub mark_undefined: bool,
 }
 
 impl Limits {
@@ -26,6 +29,13 @@ impl Limits {
         breadth: 200,
         string_bytes: 16 * 1024,
         nodes: 5_000,
+        mark_undefined: true,
+    };
+
+    /// For arguments read as settings (options, Next's request and route): JSON's view.
+    pub const ARGUMENTS: Limits = Limits {
+        mark_undefined: false,
+        ..Limits::CONTEXT
     };
 }
 
@@ -65,7 +75,8 @@ impl Snapshot<'_> {
         }
         let js = self.js;
         match js.kind(v) {
-            Kind::Undefined => Value::from("[undefined]"),
+            Kind::Undefined if self.limits.mark_undefined => Value::from("[undefined]"),
+            Kind::Undefined => Value::Null,
             Kind::Null => Value::Null,
             Kind::Boolean => Value::Bool(js.boolean(v)),
             Kind::Number => number(js.number(v)),
