@@ -109,3 +109,14 @@ test('with no sink configured, events are kept in the outbox with one warning', 
   assert.equal(child.stderr.match(/warning/g)?.length, 1, child.stderr);
   await assertNormalized(lines);
 });
+
+test('an option given as undefined counts as unset and falls back to the environment', async () => {
+  const r = await runNode(`
+    tracker.init({ dsn: undefined, environment: undefined, dataDir: process.env.DIR });
+    console.log(JSON.stringify(tracker.configuration()));
+  `, { env: { DIR: tempDir(), SENTRY_DSN: 'http://key@127.0.0.1:9/7', NODE_ENV: 'staging' } });
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(r.stdout.trim());
+  assert.equal(config.sentryEndpoint, 'http://127.0.0.1:9/api/7/envelope/');
+  assert.equal(config.environment, 'staging');
+});

@@ -439,8 +439,8 @@ impl Config {
     }
 }
 
-/// `{ dsn: undefined }` (which arrives as `null`) and a blank string count as unset, as in
-/// any JS API.
+/// `null` and a blank string count as unset. (`{ dsn: undefined }` never gets here: the
+/// snapshot leaves the property out, so the environment is read as for a missing option.)
 fn is_blank(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Null) => true,

@@ -60,7 +60,8 @@ pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) ->
 }
 
 /// Snapshots an argument the tracker reads as settings (options, Next's request and route):
-/// bounded like context, with `undefined` as `null`, so it reads as absent.
+/// bounded like context, with `undefined` as JSON has it, so `{ dsn: undefined }` reads as
+/// not given.
 pub fn to_json(js: &Js, v: Val) -> Value {
     snapshot::snapshot(js, v, Limits::ARGUMENTS)
 }

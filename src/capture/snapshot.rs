@@ -18,8 +18,9 @@ pub struct Limits {
     pub string_bytes: usize,
     /// Values copied in all; past it everything becomes `"[Truncated]"`.
     pub nodes: usize,
-    /// Write `undefined` as Sentry's `"[undefined]"` marker (data shown to people), or as
-    /// `null` (arguments the tracker reads itself, where undefined means absent).
+    /// Write `undefined` as Sentry's `"[undefined]"` marker (data shown to people), or as JSON
+    /// does (arguments the tracker reads itself): a property set to undefined is left out, any
+    /// other undefined is `null`.
     pub mark_undefined: bool,
 }
 
@@ -187,6 +188,8 @@ impl Snapshot<'_> {
                 continue;
             }
             let value = match js.get_key(obj, key) {
+                // As JSON.stringify does: a property set to undefined is not there at all.
+                Some(x) if !self.limits.mark_undefined && js.kind(x) == Kind::Undefined => continue,
                 Some(x) => self.value(x),
                 None => Value::from("[Unreadable]"),
             };
