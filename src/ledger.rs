@@ -33,8 +33,6 @@ impl SinkKind {
 }
 
 pub struct Ledger {
-    /// Errors `trackError` accepted (sampled in).
-    pub captured: AtomicU64,
     /// Events recovered from an earlier process's spool.
     pub replayed: AtomicU64,
     /// Sequence numbers handed out: captured plus replayed.
@@ -71,7 +69,6 @@ pub static LEDGER: Ledger = Ledger::new();
 impl Ledger {
     const fn new() -> Self {
         Ledger {
-            captured: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             next_seq: AtomicU64::new(0),
             committed: AtomicU64::new(0),
@@ -91,6 +88,14 @@ impl Ledger {
             }),
             changed: Condvar::new(),
         }
+    }
+
+    /// Errors `trackError` accepted (sampled in): every sequence number not spent on a replay,
+    /// so the calling thread bumps one counter, not two.
+    pub fn captured(&self) -> u64 {
+        self.next_seq
+            .load(Relaxed)
+            .saturating_sub(self.replayed.load(Relaxed))
     }
 
     pub fn delivered(&self, sink: SinkKind) -> u64 {

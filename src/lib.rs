@@ -302,7 +302,7 @@ pub fn stats() -> Stats {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     Stats {
-        captured: n(LEDGER.captured.load(Relaxed)),
+        captured: n(LEDGER.captured()),
         replayed: n(LEDGER.replayed.load(Relaxed)),
         delivered: Delivered {
             sentry: n(LEDGER.delivered(SinkKind::Sentry)),

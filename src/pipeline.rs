@@ -141,8 +141,9 @@ fn replay(setup: &Arc<Setup>) {
     ));
     orphans.remove();
     for (record, at, bytes, owed) in ready {
-        let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
+        // Replayed first, so `captured` (seqs minus replays) never counts this one.
         LEDGER.replayed.fetch_add(1, Relaxed);
+        let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
         LEDGER.committed.fetch_add(1, Relaxed);
         let finished = Arc::new(Finished::new(
             seq,
@@ -187,7 +188,6 @@ pub fn admit(setup: &Setup) -> (Uuid, bool) {
 
 /// Queues a captured error for the worker. No lock, no syscall: the worker polls.
 pub fn submit(event_id: Uuid, captured: Captured, setup: Arc<Setup>) {
-    LEDGER.captured.fetch_add(1, Relaxed);
     let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
     let job = Job {
         seq,
