@@ -4,7 +4,7 @@
 // carries anything users do not need (sources, tests, the Rust build).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from './support/child.mjs';
@@ -18,7 +18,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   assert.equal(tarballs.length, 2, tarballs.join(', '));
   const [main, binary] = tarballs; // calmony-error-tracker-0.1.0.tgz sorts first
   const list = (t) => execFileSync('tar', ['tzf', join(root, 'pack', t)], { encoding: 'utf8' }).trim().split('\n').sort();
-  assert.deepEqual(list(main), ['package/README.md', 'package/bin/error-tracker.mjs', 'package/index.d.ts', 'package/index.js', 'package/package.json']);
+  assert.deepEqual(list(main), ['package/README.md', 'package/bin/error-tracker.mjs', 'package/binding.js', 'package/index.d.ts', 'package/index.js', 'package/package.json']);
   assert.ok(list(binary).some((f) => /^package\/error-tracker\.[\w-]+\.node$/.test(f)), list(binary).join(', '));
   assert.ok(list(binary).every((f) => !/\.(rs|mjs|ts)$/.test(f)));
 
@@ -38,4 +38,21 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   const doctor = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['doctor'], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH, ERROR_TRACKER_DIR: join(app, 'data') } });
   assert.match(doctor.stdout, /error-tracker doctor/);
   assert.match(doctor.stdout, /no sink configured/);
+
+  // The binary package missing, as when npm skips an optional dependency: the error names it.
+  const platform = binary.match(/-(\w+-\w+(?:-\w+)?)-\d/)[1]; // calmony-error-tracker-linux-x64-gnu-0.1.0.tgz
+  rmSync(join(app, 'node_modules', '@calmony', `error-tracker-${platform}`), { recursive: true });
+  const load = (preload = '') => spawnSync(process.execPath, ['-e', `${preload}
+    try { require('@calmony/error-tracker'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: Boolean(e.cause) })); }
+  `], { cwd: app, encoding: 'utf8' });
+  const missing = JSON.parse(load().stdout);
+  assert.equal(missing.code, 'ERR_ERROR_TRACKER_BINARY');
+  assert.ok(missing.cause);
+  assert.match(missing.message, new RegExp(`npm install @calmony/error-tracker-${platform}\``));
+
+  // A platform with no prebuilt binary: the error says so and lists the ones that exist.
+  const odd = JSON.parse(load(`Object.defineProperty(process, 'arch', { value: 'riscv64' });`).stdout);
+  assert.equal(odd.code, 'ERR_ERROR_TRACKER_BINARY');
+  assert.match(odd.message, /no prebuilt binary for \w+-riscv64/);
+  assert.match(odd.message, /linux-x64-gnu, linux-x64-musl, linux-arm64-gnu, linux-arm64-musl, darwin-x64, darwin-arm64, win32-x64-msvc/);
 });

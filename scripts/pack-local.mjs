@@ -11,7 +11,7 @@ const root = resolve(import.meta.dirname, '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const run = (cmd, args, cwd = root) => execFileSync(cmd, args, { cwd, stdio: 'inherit' });
 
-run(npm, ['exec', '--', 'napi', 'build', '--platform', '--release']);
+run(npm, ['run', 'build']);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const binary = readdirSync(root).find((f) => f.startsWith(`${pkg.napi.binaryName}.`) && f.endsWith('.node'));
 if (!binary) throw new Error('the build left no .node file');

@@ -24,7 +24,7 @@ const addons = readdirSync(root).filter((f) => f.endsWith('.node'));
 const built = addons.length ? Math.max(...addons.map((f) => statSync(join(root, f)).mtimeMs)) : 0;
 if (built < sources) {
   console.log('prepare: building the native addon (release)');
-  run('npx', ['--no-install', 'napi', 'build', '--platform', '--release']);
+  run('npm', ['run', 'build']);
 }
 
 if (process.argv.includes('--relay')) {
