@@ -184,8 +184,15 @@ impl Spool {
             inner.live.remove(&r.segment);
             let _ = fs::remove_file(self.segment_path(r.segment));
         }
-        // Nothing owed anywhere: start the acknowledgements afresh.
+        // Nothing owed anywhere: the active segment holds only settled records, so it goes
+        // too, and the acknowledgements start afresh. (Removing acks.log while a segment with
+        // settled records stayed would make a restart after a crash re-send them.)
         if inner.live.values().all(|c| *c == 0) {
+            if let Some(active) = inner.active.take() {
+                drop(active.file);
+                let _ = fs::remove_file(self.segment_path(active.n));
+            }
+            inner.live.clear();
             if let Some(acks) = inner.acks.take() {
                 let _ = acks.set_len(0);
             }
@@ -239,6 +246,37 @@ mod tests {
             !dir.exists(),
             "a spool with nothing owed leaves nothing behind"
         );
+        fs::remove_dir_all(data).unwrap();
+    }
+
+    #[test]
+    fn what_was_settled_is_not_replayed_when_the_process_dies_afterwards() {
+        let data = temp();
+        let spool = Spool::open(&data).unwrap();
+        let a = spool.append(&record("a", &["sentry"])).unwrap();
+        spool.commit().unwrap();
+        spool.ack("a", SinkKind::Sentry);
+        spool.settle(a);
+        // The process dies now (SIGKILL, or an exit that skips Drop): its files stay as they
+        // are, and the next start finds them unlocked.
+        let dead = Spool::root(&data).join("dead");
+        fs::create_dir(&dead).unwrap();
+        for file in fs::read_dir(spool.dir()).unwrap() {
+            let file = file.unwrap();
+            fs::copy(file.path(), dead.join(file.file_name())).unwrap();
+        }
+        let live = Spool::open(&data).unwrap();
+        let orphans = replay::find(&data, &live);
+        assert_eq!(
+            orphans.events.len(),
+            0,
+            "a delivered event would be sent again"
+        );
+        // The spool still takes new events after settling everything.
+        let b = spool.append(&record("b", &["sentry"])).unwrap();
+        spool.commit().unwrap();
+        assert_eq!(spool.read(b).unwrap(), record("b", &["sentry"]));
+        drop((spool, live));
         fs::remove_dir_all(data).unwrap();
     }
 
