@@ -113,9 +113,11 @@ impl Scrubber {
             taint: by_key.tainted.matcher(),
             values: &self.values,
         };
+        let server = ServerAddress::set_aside(&mut doc);
         for field in scrubbed_fields(&mut doc) {
             by_value.value(field);
         }
+        server.restore(&mut doc);
         for text in texts.0.iter_mut() {
             if let Some(out) = by_value.text(text) {
                 **text = out;
@@ -284,6 +286,65 @@ impl ByValue<'_> {
     }
 }
 
+/// The address of this server, as the request names it: the scheme, host and port of
+/// `request.url`, and the `Host` and `X-Forwarded-Host` headers. It says where the app runs,
+/// not who used it, so the value patterns leave it alone: an app served at `10.0.0.7:3000`
+/// keeps a URL Sentry can parse instead of `http://[ip]:3000/…`. They were already read by
+/// key in pass 1, and the rest of the URL (path, query, fragment) still gets pass 2.
+#[derive(Default)]
+struct ServerAddress {
+    origin: Option<String>,
+    headers: Vec<(String, Value)>,
+}
+
+const SERVER_HEADERS: &[&str] = &["host", "x-forwarded-host"];
+
+impl ServerAddress {
+    fn set_aside(doc: &mut Value) -> ServerAddress {
+        let mut server = ServerAddress::default();
+        let Some(Value::Object(request)) = doc.get_mut("request") else {
+            return server;
+        };
+        if let Some(Value::String(url)) = request.get_mut("url") {
+            if let Ok(parsed) = Url::parse(url) {
+                if parsed.has_host() {
+                    // `origin` ends after the port; what follows starts with `/`, `?` or `#`.
+                    let end = parsed[..url::Position::AfterPort].len();
+                    if url.is_char_boundary(end) {
+                        let rest = url.split_off(end);
+                        server.origin = Some(std::mem::replace(url, rest));
+                    }
+                }
+            }
+        }
+        if let Some(Value::Object(headers)) = request.get_mut("headers") {
+            let names: Vec<String> = headers
+                .keys()
+                .filter(|k| SERVER_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
+                .cloned()
+                .collect();
+            for name in names {
+                if let Some(v) = headers.remove(&name) {
+                    server.headers.push((name, v));
+                }
+            }
+        }
+        server
+    }
+
+    fn restore(self, doc: &mut Value) {
+        let Some(Value::Object(request)) = doc.get_mut("request") else {
+            return;
+        };
+        if let (Some(origin), Some(Value::String(url))) = (self.origin, request.get_mut("url")) {
+            url.insert_str(0, &origin);
+        }
+        if let Some(Value::Object(headers)) = request.get_mut("headers") {
+            headers.extend(self.headers);
+        }
+    }
+}
+
 /// A scrubbed URL that no longer parses would fail the whole event; drop just the URL.
 fn keep_typed_fields_valid(doc: &mut Value) {
     if let Some(Value::Object(request)) = doc.get_mut("request") {
@@ -374,6 +435,27 @@ mod tests {
             },
             "breadcrumbs": { "values": [{ "message": "called +44 7700 900123", "data": { "Phone-Number": "+44 7700 900123", "step": 2 } }] },
         })
+    }
+
+    #[test]
+    fn the_servers_own_address_is_not_personal_data() {
+        let mut doc = screening_event();
+        doc["request"] = json!({
+            "url": "http://10.0.0.7:3000/clients/203.0.113.9?name=John+Smith",
+            "method": "GET",
+            "headers": { "Host": "10.0.0.7:3000", "x-forwarded-host": "10.0.0.7:3000", "X-Forwarded-For": "203.0.113.9" },
+        });
+        let (out, _) = scrub(&ScrubConfig::default(), doc);
+        let request = &out["request"];
+        let url = request["url"].as_str().unwrap();
+        assert!(url.starts_with("http://10.0.0.7:3000/clients/"), "{url}");
+        assert!(
+            !url.contains("203.0.113.9") && !url.contains("John"),
+            "{url}"
+        );
+        assert_eq!(request["headers"]["Host"], "10.0.0.7:3000");
+        assert_eq!(request["headers"]["x-forwarded-host"], "10.0.0.7:3000");
+        assert_eq!(request["headers"]["X-Forwarded-For"], FILTERED);
     }
 
     #[test]
