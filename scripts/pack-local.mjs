@@ -19,7 +19,9 @@ const platform = binary.slice(pkg.napi.binaryName.length + 1, -'.node'.length); 
 const platformDir = join(root, 'npm', platform);
 copyFileSync(join(root, binary), join(platformDir, binary));
 
-const out = join(root, 'pack');
+// --out <dir> packs elsewhere (the tests use their own folders, so they never share pack/).
+const outFlag = process.argv.indexOf('--out');
+const out = outFlag === -1 ? join(root, 'pack') : resolve(process.argv[outFlag + 1]);
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out);
 run(npm, ['pack', '--pack-destination', out], platformDir);
