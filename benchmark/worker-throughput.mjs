@@ -2,15 +2,17 @@
 // source-map resolution and context lines, event build, fingerprint, scrub, serialise, spool,
 // outbox), for errors thrown from the minified esbuild bundle (resolved through its map)
 // beside the same errors from a file with no map. The errors are captured first, then the
-// clock runs until the worker has settled them all. Not a test: `npm run bench:worker` after
+// clock runs until the worker has settled them all. Env: N (events, 20000); writes
+// benchmark/results/worker-throughput.json. Not a test: `npm run bench:worker` after
 // `npm run build`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { root } from './lib/contenders.mjs';
+import { envNumber, writeResult } from './lib/results.mjs';
 
-const N = Number(process.env.N ?? 20000);
-const root = resolve(import.meta.dirname, '..');
+const N = envNumber('N', 20000);
 const dist = join(root, 'src', 'sourcemaps', 'fixtures', 'dist');
 
 const child = (bundle) => `
@@ -43,14 +45,12 @@ function run(bundle) {
 // The plain bundle with its map comment stripped stands in for code that has no map.
 const unmappedDir = mkdtempSync(join(tmpdir(), 'et-worker-nomap-'));
 const unmapped = join(unmappedDir, 'plain.js');
-const { readFileSync } = await import('node:fs');
 writeFileSync(unmapped, readFileSync(join(dist, 'plain.js'), 'utf8').replace(/\/\/# sourceMappingURL=.*$/m, ''));
 
 const mapped = run(join(dist, 'min.js'));
 const plain = run(unmapped);
 const result = { benchmark: 'worker-throughput', events: N, node: process.version, mapped, unmapped: plain };
-mkdirSync(join(root, 'benchmark', 'results'), { recursive: true });
-writeFileSync(join(root, 'benchmark', 'results', 'worker-throughput.json'), JSON.stringify(result, null, 2) + '\n');
+writeResult('worker-throughput', result);
 console.log(`${N} events through the worker (one thread):`);
 console.log(`  minified bundle, resolved through its map: ${mapped.eventsPerSecond.toFixed(0)} events/s`);
 console.log(`  the same code with no map:                 ${plain.eventsPerSecond.toFixed(0)} events/s`);

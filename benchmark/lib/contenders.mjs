@@ -1,0 +1,35 @@
+// The two contenders as the preamble of a child program. Each defines the same two functions,
+// so a benchmark's body is written once for both:
+//   capture(err, context?) -> the event id   (context is sent as the event's `extra`)
+//   flush()                -> Promise<boolean>, true when everything was delivered in time
+// Both are set up as their READMEs show and otherwise left at their defaults.
+import { join, resolve } from 'node:path';
+
+export const root = resolve(import.meta.dirname, '..', '..');
+
+export const CONTENDERS = {
+  ours: {
+    name: '@calmony/error-tracker',
+    prelude: ({ dsn, dataDir, flushMs }) => `
+import { createRequire } from 'node:module';
+const tracker = createRequire(import.meta.url)(${JSON.stringify(join(root, 'index.js'))});
+tracker.init({ dsn: ${JSON.stringify(dsn)}, dataDir: ${JSON.stringify(dataDir)} });
+const capture = (err, context) => tracker.trackError(err, context);
+const flush = () => tracker.flush(${flushMs});
+`,
+  },
+  sentry: {
+    name: '@sentry/node',
+    prelude: ({ dsn, flushMs }) => `
+import { createRequire } from 'node:module';
+const Sentry = createRequire(${JSON.stringify(join(root, 'package.json'))})('@sentry/node');
+Sentry.init({ dsn: ${JSON.stringify(dsn)} });
+const capture = (err, context) => Sentry.captureException(err, context ? { extra: context } : undefined);
+const flush = () => Sentry.flush(${flushMs});
+`,
+  },
+};
+
+/** Keys in the order to run them in round `round`: rotated, so each goes first in turn. */
+export const order = (round, keys = Object.keys(CONTENDERS)) =>
+  keys.map((_, i) => keys[(i + round) % keys.length]);
