@@ -7,7 +7,7 @@
 //   5. worker-throughput.mjs  events per second through the worker
 // then collects them into benchmark/results.json (with the machine, the versions and the date),
 // and renders benchmark/chart.svg (chart.mjs) and benchmark/results.md (the headline table the
-// README includes). Results of programs not run this time are taken from their last run.
+// README includes, between its `bench:start`/`bench:end` markers). Results of programs not run this time are taken from their last run.
 // Usage: node benchmark/run.mjs [name ...]   only these programs (e.g. `storm next-route`)
 //        QUICK=1                              small sizes for a quick look (not for the README)
 //        --render                             no runs: re-render from benchmark/results/*.json
@@ -97,5 +97,12 @@ writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n'
 writeFileSync(join(dir, 'chart.svg'), renderChart(results));
 const md = renderMarkdown(results);
 writeFileSync(join(dir, 'results.md'), md);
+// The README shows the same table, between its bench markers, so its figures are this run's.
+const readme = join(root, 'README.md');
+const [start, end] = ['<!-- bench:start -->', '<!-- bench:end -->'];
+const text = readFileSync(readme, 'utf8');
+if (text.includes(start) && text.includes(end)) {
+  writeFileSync(readme, `${text.slice(0, text.indexOf(start) + start.length)}\n${md.trim()}\n${text.slice(text.indexOf(end))}`);
+}
 console.log(`\n${md}`);
 console.log(`wrote benchmark/results.json, benchmark/results.md and benchmark/chart.svg (${(runS / 60).toFixed(1)} min)`);
