@@ -6,7 +6,9 @@
 //! - `locate`: which map a generated file has (its last `sourceMappingURL` comment, an inline
 //!   `data:` URL, a sibling `.map`) and its Sentry debug id.
 //! - `paths`: where each original source lives, and whether it is application code.
-//! - `names`: the original name of the function a frame is in.
+//! - `names`: the original name of the function a frame is in, from the name V8 printed.
+//! - `enclosing`: the name of the function around a position in the original source, for
+//!   frames V8 printed no name for, or a name the generated code does not define.
 //! - `context`: the source lines around a frame.
 //! - `cache`: what was read, kept by path and checked against the file's stamp.
 //!
@@ -17,6 +19,7 @@
 
 mod cache;
 mod context;
+mod enclosing;
 mod locate;
 mod names;
 mod paths;
@@ -46,8 +49,8 @@ const MAX_SOURCE_BYTES: usize = 16 << 20;
 /// Larger maps and source files are not read at all: parsing them would stall the worker, and
 /// no build emits them for server code.
 const MAX_FILE_BYTES: u64 = 256 << 20;
-/// A generated file larger than this is not kept in memory, so its frames keep V8's function
-/// names (locations and context are still resolved).
+/// A generated file larger than this is not kept in memory, so its frames' names come only from
+/// the original sources (`enclosing`), not from V8's (locations and context are still resolved).
 const MAX_GENERATED_BYTES: u64 = 32 << 20;
 /// Function names remembered per map, by frame position.
 const MAX_NAMES: usize = 4096;
@@ -72,8 +75,12 @@ struct Mapped {
     sources: Vec<Source>,
     debug_id: Option<String>,
     cost: usize,
-    names: Mutex<HashMap<(u32, u32, String), Option<String>>>,
+    names: Mutex<HashMap<NameKey, Option<String>>>,
 }
+
+/// A frame's 0-based generated position and the name V8 printed for it, if any: what its
+/// original function name is remembered by.
+type NameKey = (u32, u32, Option<String>);
 
 /// An external map file and its stamp when read, checked along with the generated file.
 type MapFile = (PathBuf, Stamp);
@@ -201,31 +208,35 @@ impl Resolver {
         let lineno = token.get_src_line().saturating_add(1);
         let colno = token.get_src_col().saturating_add(1);
 
-        let context = if source.in_app {
-            let mut with_context = Frame::default();
-            if let Some(view) = mapped.map.get_source_view(token.get_src_id()) {
-                context::fill(&mut with_context, view, lineno, colno);
-            } else if let Some(file) = source
-                .disk
-                .as_deref()
-                .and_then(|p| self.source_once(p, seen))
-            {
-                context::fill(&mut with_context, &file.view, lineno, colno);
-            }
-            Some(with_context)
-        } else {
-            None
+        // The original text: embedded in the map, else (for application code only, as for
+        // context lines) the file on disk.
+        let embedded = mapped.map.get_source_view(token.get_src_id());
+        let from_disk = match (embedded, source.in_app, source.disk.as_deref()) {
+            (None, true, Some(path)) => self.source_once(path, seen),
+            _ => None,
         };
+        let original = embedded.or(from_disk.as_deref().map(|f| &f.view));
+
+        let context = source.in_app.then(|| {
+            let mut with_context = Frame::default();
+            if let Some(view) = original {
+                context::fill(&mut with_context, view, lineno, colno);
+            }
+            with_context
+        });
+        let function = mapped.function_name(line, col, frame.function.as_deref(), || {
+            let view = original?;
+            let dialect = enclosing::Dialect::of(&source.abs_path)?;
+            let at = names::byte_offset(view, token.get_src_line(), token.get_src_col())?;
+            enclosing::function_at(view.source(), at, dialect)
+        });
 
         Some(Resolved {
             abs_path: source.abs_path.clone(),
             filename: source.filename.clone(),
             lineno: lineno.into(),
             colno: colno.into(),
-            function: frame
-                .function
-                .as_deref()
-                .and_then(|f| mapped.function_name(line, col, f)),
+            function,
             in_app: source.in_app,
             context,
         })
@@ -322,15 +333,35 @@ impl Mapped {
             .is_none_or(|(path, stamp)| Stamp::read(path) == Some(*stamp))
     }
 
-    /// The original name for a frame V8 named `v8_name` at this 0-based position, remembered
-    /// per position since the same errors recur.
-    fn function_name(&self, line: u32, col: u32, v8_name: &str) -> Option<String> {
-        let generated = self.generated.as_ref()?;
-        let key = (line, col, v8_name.to_owned());
+    /// The original name for a frame V8 named `v8_name` at this 0-based position; `None` to
+    /// keep what V8 printed. Remembered per position, since the same errors recur.
+    ///
+    /// A name V8 printed is translated through the generated code (`names`) when the
+    /// function's own name is defined there. When V8 printed no name, or one the generated code
+    /// does not define (`a.s.b.name`, made up from how an anonymous function was reached), the
+    /// function around the position in the original source names the frame (`enclosing`,
+    /// computed by `in_original`); if that function is anonymous too, a printed name stays as
+    /// it was, whole: half of it translated would name nothing.
+    fn function_name(
+        &self,
+        line: u32,
+        col: u32,
+        v8_name: Option<&str>,
+        in_original: impl FnOnce() -> Option<String>,
+    ) -> Option<String> {
+        let key = (line, col, v8_name.map(str::to_owned));
         if let Some(known) = self.names.lock().get(&key) {
             return known.clone();
         }
-        let found = names::original(&self.map, generated, line, col, v8_name);
+        let from_generated = match (v8_name, &self.generated) {
+            (Some(name), Some(generated)) => names::original(&self.map, generated, line, col, name),
+            _ => names::Original::default(),
+        };
+        let found = if from_generated.own_name_found {
+            from_generated.name
+        } else {
+            in_original()
+        };
         let mut memo = self.names.lock();
         if memo.len() >= MAX_NAMES {
             memo.clear();

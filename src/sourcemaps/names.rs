@@ -13,6 +13,10 @@
 //! `function <name>` within the 128 tokens before the frame, so it misses arrow functions
 //! assigned to a binding, class methods, class names and any function longer than that; the
 //! search here covers those.
+//!
+//! A printed name whose last part (the function's own name) has no definition here was not
+//! given by the code but made up by V8 (or there was none): the resolver then asks `enclosing`
+//! for the function around the frame's position in the original source instead.
 
 use sourcemap::{SourceMap, SourceView};
 
@@ -23,27 +27,42 @@ const LOOK_BEHIND: usize = 1 << 20;
 /// Most bytes scanned for the `)` closing a parameter list.
 const MAX_PARAMS: usize = 16 * 1024;
 
+/// What the generated code says about the name V8 printed for a frame.
+#[derive(Debug, Default, PartialEq)]
+pub struct Original {
+    /// The printed name with each identifier in it that the minifier renamed replaced by its
+    /// original; `None` when nothing in the name was renamed or the map does not say.
+    pub name: Option<String>,
+    /// Whether the function's own name (the printed name's last part) was found where it is
+    /// defined, by the sourcemap crate's lookup or the search here. When it was not, V8 made the
+    /// name up from how the function was reached (`a.s.b.name` for an anonymous function stored
+    /// in an export list), so no part of it can be trusted to name the function.
+    pub own_name_found: bool,
+}
+
 /// `v8_name` as V8 printed it (`u`, `a.placeOrder`, `new a`, `Object.l`, `x [as y]`) with each
 /// identifier in it that the minifier renamed replaced by its original. `line` and `col` are
-/// the frame's 0-based position in `generated` (columns in UTF-16 units). `None` when nothing in
-/// the name was renamed or the map does not say.
+/// the frame's 0-based position in `generated` (columns in UTF-16 units).
 pub fn original(
     map: &SourceMap,
     generated: &SourceView,
     line: u32,
     col: u32,
     v8_name: &str,
-) -> Option<String> {
+) -> Original {
     let (new, rest) = match v8_name.strip_prefix("new ") {
         Some(rest) => ("new ", rest),
         None => ("", v8_name),
     };
     let (path, alias) = rest.split_at(rest.find(" [as ").unwrap_or(rest.len()));
-    let at = byte_offset(generated, line, col)?;
+    let Some(at) = byte_offset(generated, line, col) else {
+        return Original::default();
+    };
 
     let parts: Vec<&str> = path.split('.').collect();
     let last = parts.len() - 1;
     let mut renamed = false;
+    let mut own_name_found = false;
     let mut out = String::with_capacity(v8_name.len() + 16);
     out.push_str(new);
     for (i, &part) in parts.iter().enumerate() {
@@ -51,13 +70,18 @@ pub fn original(
             out.push('.');
         }
         let found = if is_identifier(part) {
-            (i == last)
+            let from_crate = (i == last)
                 .then(|| map.get_original_function_name(line, col, part, generated))
-                .flatten()
-                .or_else(|| {
-                    let def = definition(generated.source(), at, part)?;
+                .flatten();
+            if from_crate.is_some() {
+                own_name_found = true;
+                from_crate
+            } else {
+                definition(generated.source(), at, part).and_then(|def| {
+                    own_name_found |= i == last;
                     name_at(map, generated, def)
                 })
+            }
         } else {
             None
         };
@@ -70,11 +94,14 @@ pub fn original(
         }
     }
     out.push_str(alias);
-    renamed.then_some(out)
+    Original {
+        name: renamed.then_some(out),
+        own_name_found,
+    }
 }
 
-/// The byte offset in the generated source of a 0-based line and UTF-16 column.
-fn byte_offset(generated: &SourceView, line: u32, col: u32) -> Option<usize> {
+/// The byte offset in `view`'s text of a 0-based line and UTF-16 column.
+pub fn byte_offset(generated: &SourceView, line: u32, col: u32) -> Option<usize> {
     let text = generated.source();
     let line_text = generated.get_line(line)?;
     let start = offset_in(text, line_text);

@@ -1,6 +1,7 @@
 //! Where an original source lives: turning a map's `sources` entry into the path Sentry shows,
 //! and deciding whether it is application code.
 
+use percent_encoding::percent_decode_str;
 use std::cell::OnceCell;
 use std::path::{Component, Path, PathBuf};
 use url::Url;
@@ -61,6 +62,11 @@ impl<'a> Base<'a> {
     }
 
     fn disk_path(&self, source: &str) -> Option<PathBuf> {
+        if source.starts_with("file:") {
+            return Url::parse(source).ok()?.to_file_path().ok();
+        }
+        // A map's sources are URLs: `app/subjects/%5Bid%5D/page.tsx` is the file in `[id]/`.
+        let source = &*percent_decode_str(source).decode_utf8_lossy();
         // Bundlers name sources inside the project by a namespace URL; the path after it is
         // relative to the project root, where the bundler ran.
         if let Some(rest) = source.strip_prefix("turbopack:///[project]/") {
@@ -75,9 +81,6 @@ impl<'a> Base<'a> {
             }
             // `webpack/bootstrap`, `external commonjs "x"`: bundler internals, not files.
             return None;
-        }
-        if source.starts_with("file:") {
-            return Url::parse(source).ok()?.to_file_path().ok();
         }
         if has_scheme(source) {
             return None;
@@ -201,6 +204,15 @@ mod tests {
         assert_eq!(
             abs("turbopack:///[project]/app/page.tsx", map_dir, gen),
             "/srv/shop/app/page.tsx"
+        );
+        // Sources are URLs: a dynamic segment's brackets arrive percent-encoded.
+        assert_eq!(
+            abs("../../../../app/subjects/%5Bid%5D/page.tsx", map_dir, gen),
+            "/srv/shop/app/subjects/[id]/page.tsx"
+        );
+        assert_eq!(
+            abs("turbopack:///[project]/app/my%20page.tsx", map_dir, gen),
+            "/srv/shop/app/my page.tsx"
         );
         let runtime = resolve("webpack://_N_E/webpack/bootstrap", map_dir, gen, None);
         assert_eq!(runtime.abs_path, "webpack://_N_E/webpack/bootstrap");

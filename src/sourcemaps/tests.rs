@@ -218,21 +218,75 @@ fn minified_bundle_recovers_original_function_names() {
     }
 }
 
+/// A name the generated code does not define is not translated. Outside any named function of
+/// the original source (here the module's top level, where V8 prints `Object.<anonymous>`, which
+/// `stack::parse` turns into `Object.?`) it stays as V8 printed it, and no name stays no name.
 #[test]
 fn names_the_map_cannot_explain_stay_as_v8_printed_them() {
     let resolver = Resolver::new();
     let js = dist("min.js");
-    for v8_name in ["zz", "Object.<anonymous>", "Module._extensions..js", "x.?"] {
-        let frame = resolve_one(
-            &resolver,
-            &frame_at(&js, r#"new Error("marker-assert")"#, v8_name),
-        );
+    let top_level = r#"l('{"id":"warm-up""#;
+    for v8_name in [
+        "zz",
+        "Object.?",
+        "Object.<anonymous>",
+        "Module._extensions..js",
+        "x.?",
+        "a.s.b.name",
+    ] {
+        let frame = resolve_one(&resolver, &frame_at(&js, top_level, v8_name));
         assert_eq!(frame.function.as_deref(), Some(v8_name));
-        assert_eq!(frame.lineno, Some(6), "the location still resolves");
+        assert_eq!(frame.lineno, Some(42), "the location still resolves");
     }
-    let mut anonymous = frame_at(&js, r#"new Error("marker-assert")"#, "");
+    let mut anonymous = frame_at(&js, top_level, "");
     anonymous.function = None;
     assert_eq!(resolve_one(&resolver, &anonymous).function, None);
+}
+
+/// Inside a named function, the original source names a frame that V8 printed no name for, or
+/// a name whose last part the generated code does not define: V8 made it up from how the
+/// function was reached, so none of its parts is translated.
+#[test]
+fn frames_without_a_defined_name_are_named_from_the_original_source() {
+    let resolver = Resolver::new();
+    let js = dist("min.js");
+    let cases = [
+        (
+            r#"new Error("marker-assert")"#,
+            "assertPositive",
+            "checks.ts",
+        ),
+        (r#"new Error("marker-deep")"#, "describeOrder", "checks.ts"),
+        (
+            r#"new RangeError("marker-arrow")"#,
+            "validateOrder",
+            "app.ts",
+        ),
+        (
+            r#"new Error("marker-method")"#,
+            "OrderService.placeOrder",
+            "app.ts",
+        ),
+        (
+            r#"new TypeError("marker-named")"#,
+            "handleRequest",
+            "app.ts",
+        ),
+    ];
+    for (needle, function, ts) in cases {
+        for v8_name in [None, Some("zz"), Some("Object.?"), Some("a.s.b.name")] {
+            let mut frame = frame_at(&js, needle, v8_name.unwrap_or(""));
+            frame.function = v8_name.map(str::to_owned);
+            let frame = resolve_one(&resolver, &frame);
+            assert_at(&frame, ts, needle, function);
+        }
+    }
+    // `r` is only a parameter in the generated code, not where a function is defined.
+    let frame = resolve_one(
+        &resolver,
+        &frame_at(&js, r#"new Error("marker-assert")"#, "Object.r"),
+    );
+    assert_eq!(frame.function.as_deref(), Some("assertPositive"));
 }
 
 /// Why `names` searches for definitions itself: the crate's lookup (Sentry's older heuristic)
@@ -676,6 +730,13 @@ fn a_next_build_route_chunk_resolves_to_the_route_file() {
     let [caller, thrower] = frames;
     assert_eq!(thrower.abs_path.as_deref(), Some(route.as_str()));
     assert_eq!(thrower.lineno, Some(3), "the throw in lookupSubject");
+    // The minifier inlined `lookupSubject` as an anonymous `function(e){throw …}(t)`, so V8
+    // printed no name; the route file names it.
+    assert_eq!(
+        thrower.function.as_deref(),
+        Some("lookupSubject"),
+        "{thrower:?}"
+    );
     assert_eq!(thrower.in_app, Some(true));
     assert!(
         thrower
@@ -688,4 +749,100 @@ fn a_next_build_route_chunk_resolves_to_the_route_file() {
     assert_eq!(caller.abs_path.as_deref(), Some(route.as_str()));
     // The minifier inlined `screen` into the handler, which V8 printed as `t`.
     assert_eq!(caller.function.as_deref(), Some("GET"), "{caller:?}");
+}
+
+/// A server action, a server component and the library they call, from a real `next build`
+/// (Next.js 16, Turbopack) under `next start`: `fixtures/next-example/`, with the positions and
+/// names V8 printed. Turbopack emits `export function screenSubject(…)` as an anonymous
+/// `function(a,c){…}` in the module's export list, so V8 prints no name for it, or one it made
+/// up from the call path (`a.s.b.name`); the original source names both.
+#[test]
+fn a_turbopack_build_names_functions_from_the_original_source() {
+    let dir = fixtures().join("next-example");
+    let actions = dir.join("_1gcfe39bzp6dc._.js");
+    let page = dir.join("[root-of-the-server]__0y5_0u8hl9rys._.js");
+    let at = |file: &Path, col: u64, function: Option<&str>| Frame {
+        function: function.map(str::to_owned),
+        abs_path: Some(file.to_string_lossy().into_owned()),
+        filename: Some(file.to_string_lossy().into_owned()),
+        lineno: Some(1),
+        colno: Some(col),
+        in_app: Some(true),
+        ..Frame::default()
+    };
+    let mut frames = [
+        at(&actions, 613, None),
+        at(&actions, 540, Some("a.s.b.name")),
+        at(&actions, 200, Some("d")),
+        at(&page, 1614, Some("d")),
+    ];
+    let resolver = Resolver::new();
+    resolver.resolve(&mut frames);
+    let expected = [
+        (
+            "lib/screening.ts",
+            13,
+            "screenSubject",
+            "OFSI list unavailable",
+        ),
+        (
+            "lib/screening.ts",
+            20,
+            "loadSubject",
+            "has no screening record",
+        ),
+        (
+            "app/actions.ts",
+            6,
+            "submitScreening",
+            "screenSubject(String(",
+        ),
+        // The map names the file as a URL, `[id]` percent-encoded; the path is decoded.
+        (
+            "app/subjects/[id]/page.tsx",
+            8,
+            "Subject",
+            "loadSubject(id)",
+        ),
+    ];
+    for (frame, (file, line, function, code)) in frames.iter().zip(expected) {
+        let abs_path = frame.abs_path.as_deref().unwrap_or("");
+        assert!(abs_path.ends_with(file), "{frame:?}");
+        assert_eq!(frame.lineno, Some(line), "{frame:?}");
+        assert_eq!(frame.function.as_deref(), Some(function), "{frame:?}");
+        assert_eq!(frame.in_app, Some(true), "{frame:?}");
+        assert!(
+            frame.context_line.as_deref().unwrap_or("").contains(code),
+            "{frame:?}"
+        );
+    }
+
+    // Whatever V8 printed, or if it printed nothing, the original source agrees.
+    for (file, col, function) in [
+        (&actions, 613, "screenSubject"),
+        (&actions, 540, "loadSubject"),
+        (&actions, 200, "submitScreening"),
+        (&page, 1614, "Subject"),
+    ] {
+        for v8_name in [None, Some("zz"), Some("a.s.b.name")] {
+            let frame = resolve_one(&resolver, &at(file, col, v8_name));
+            assert_eq!(frame.function.as_deref(), Some(function), "{frame:?}");
+        }
+    }
+    // The class's constructor, reached through `new b(…)` in those functions (V8 prints
+    // `new b`, which the generated code defines as `class b`).
+    let generated = fs::read_to_string(&actions).unwrap();
+    let (_, col) = position(&generated, "super(a)");
+    let constructor = resolve_one(&resolver, &at(&actions, col, None));
+    assert_eq!(
+        constructor.function.as_deref(),
+        Some("new ScreeningError"),
+        "{constructor:?}"
+    );
+    let constructor = resolve_one(&resolver, &at(&actions, col, Some("new b")));
+    assert_eq!(
+        constructor.function.as_deref(),
+        Some("new ScreeningError"),
+        "{constructor:?}"
+    );
 }
