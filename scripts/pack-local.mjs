@@ -11,7 +11,8 @@ const root = resolve(import.meta.dirname, '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const run = (cmd, args, cwd = root) => execFileSync(cmd, args, { cwd, stdio: 'inherit' });
 
-run(npm, ['run', 'build']);
+// --no-build packs the .node already built (the benchmarks use it, so all measure one binary).
+if (!process.argv.includes('--no-build')) run(npm, ['run', 'build']);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const binary = readdirSync(root).find((f) => f.startsWith(`${pkg.napi.binaryName}.`) && f.endsWith('.node'));
 if (!binary) throw new Error('the build left no .node file');
