@@ -5,12 +5,24 @@
 // the binary, or says that no prebuilt binary exists for the platform.
 'use strict';
 
+let binding;
 try {
-  require('./binding.js');
+  binding = require('./binding.js');
 } catch (err) {
   throw explain(err);
 }
-module.exports = require('./binding.js');
+// One assignment per export, so that Node's ESM loader (cjs-module-lexer) sees the names and
+// `import { trackError } from '@calmony/error-tracker'` works. `trackError` goes through its
+// JavaScript fast path; `captureFields`, that path's native half, is not API.
+module.exports.close = binding.close;
+module.exports.configuration = binding.configuration;
+module.exports.errorResponse = binding.errorResponse;
+module.exports.flush = binding.flush;
+module.exports.init = binding.init;
+module.exports.internalServerError = binding.internalServerError;
+module.exports.onRequestError = binding.onRequestError;
+module.exports.stats = binding.stats;
+module.exports.trackError = require('./src/capture/fast.js').fastTrackError(binding);
 
 function explain(cause) {
   if (/version mismatch/.test(String(cause && cause.message))) return cause;

@@ -18,7 +18,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   assert.equal(tarballs.length, 2, tarballs.join(', '));
   const [main, binary] = tarballs; // calmony-error-tracker-0.1.0.tgz sorts first
   const list = (t) => execFileSync('tar', ['tzf', join(root, 'pack', t)], { encoding: 'utf8' }).trim().split('\n').sort();
-  assert.deepEqual(list(main), ['package/README.md', 'package/bin/error-tracker.mjs', 'package/binding.js', 'package/index.d.ts', 'package/index.js', 'package/package.json']);
+  assert.deepEqual(list(main), ['package/README.md', 'package/bin/error-tracker.mjs', 'package/binding.js', 'package/index.d.ts', 'package/index.js', 'package/package.json', 'package/src/capture/fast.js']);
   assert.ok(list(binary).some((f) => /^package\/error-tracker\.[\w-]+\.node$/.test(f)), list(binary).join(', '));
   assert.ok(list(binary).every((f) => !/\.(rs|mjs|ts)$/.test(f)));
 
@@ -35,6 +35,17 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   const out = JSON.parse(run.stdout.trim());
   assert.match(out.id, /^[0-9a-f]{32}$/);
   assert.deepEqual([out.ok, out.outbox], [true, 1]);
+  // Node's ESM loader finds every export by name (index.js assigns them one by one), and the
+  // fast path's native half is not among them.
+  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    import * as t from '@calmony/error-tracker';
+    import { trackError } from '@calmony/error-tracker';
+    console.log(JSON.stringify({ names: Object.keys(t).sort(), id: trackError(new Error('from ESM')) }));
+  `], { cwd: app, encoding: 'utf8', env: { ...process.env, ERROR_TRACKER_DIR: join(app, 'data-esm') } });
+  assert.equal(esm.status, 0, esm.stderr);
+  const exported = JSON.parse(esm.stdout.trim());
+  assert.deepEqual(exported.names, ['close', 'configuration', 'default', 'errorResponse', 'flush', 'init', 'internalServerError', 'onRequestError', 'stats', 'trackError']);
+  assert.match(exported.id, /^[0-9a-f]{32}$/);
   const doctor = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['doctor'], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH, ERROR_TRACKER_DIR: join(app, 'data') } });
   assert.match(doctor.stdout, /error-tracker doctor/);
   assert.match(doctor.stdout, /no sink configured/);

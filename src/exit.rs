@@ -7,7 +7,6 @@
 use crate::capture::{self, Js};
 use crate::pipeline;
 use napi::sys;
-use std::ffi::CStr;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
@@ -30,17 +29,17 @@ pub fn install(env: sys::napi_env) {
         };
         if let (Some(event), Some(monitor)) = (
             js.string("uncaughtExceptionMonitor"),
-            function(env, c"errorTrackerOnUncaught", on_uncaught),
+            js.function(c"errorTrackerOnUncaught", on_uncaught),
         ) {
             js.call(process, c"on", &[event, monitor]);
         }
         if let (Some(exit), Some(on_exit)) = (
             js.string("exit"),
-            function(env, c"errorTrackerOnExit", on_exit),
+            js.function(c"errorTrackerOnExit", on_exit),
         ) {
             js.call(process, c"on", &[exit, on_exit]);
         }
-        let Some(on_signal) = function(env, c"errorTrackerOnSignal", on_signal) else {
+        let Some(on_signal) = js.function(c"errorTrackerOnSignal", on_signal) else {
             return;
         };
         let mut reference = ptr::null_mut();
@@ -67,21 +66,10 @@ unsafe extern "C" fn on_uncaught(
         return ptr::null_mut();
     }
     let js = Js::new(env);
-    let mut argc = 2;
-    let mut args = [ptr::null_mut(); 2];
-    if sys::napi_get_cb_info(
-        env,
-        info,
-        &mut argc,
-        args.as_mut_ptr(),
-        ptr::null_mut(),
-        ptr::null_mut(),
-    ) != sys::Status::napi_ok
-        || argc < 1
-    {
+    let Some(args) = js.args::<2>(info) else {
         return ptr::null_mut();
-    }
-    let rejection = argc >= 2 && js.text(args[1], 64).as_deref() == Some("unhandledRejection");
+    };
+    let rejection = js.text(args[1], 64).as_deref() == Some("unhandledRejection");
     crate::track(&napi::Env::from_raw(env), |js| {
         let mut captured = capture::capture(js, args[0], None, None);
         captured.scope = Some(serde_json::json!({ "level": "fatal" }));
@@ -111,20 +99,7 @@ unsafe extern "C" fn on_signal(
 ) -> sys::napi_value {
     pipeline::persist(PERSIST_TIMEOUT);
     let js = Js::new(env);
-    let mut argc = 1;
-    let mut signal = ptr::null_mut();
-    let got = sys::napi_get_cb_info(
-        env,
-        info,
-        &mut argc,
-        &mut signal,
-        ptr::null_mut(),
-        ptr::null_mut(),
-    );
-    let (Some(process), true) = (
-        js.global(c"process"),
-        got == sys::Status::napi_ok && argc >= 1,
-    ) else {
+    let (Some(process), Some([signal])) = (js.global(c"process"), js.args::<1>(info)) else {
         return ptr::null_mut();
     };
     // Someone else listens too: they decide what the signal means.
@@ -144,23 +119,4 @@ unsafe extern "C" fn on_signal(
         js.call(process, c"kill", &[pid, signal]);
     }
     ptr::null_mut()
-}
-
-fn function(
-    env: sys::napi_env,
-    name: &CStr,
-    cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
-) -> Option<sys::napi_value> {
-    let mut f = ptr::null_mut();
-    let status = unsafe {
-        sys::napi_create_function(
-            env,
-            name.as_ptr(),
-            name.count_bytes() as isize,
-            Some(cb),
-            ptr::null_mut(),
-            &mut f,
-        )
-    };
-    (status == sys::Status::napi_ok).then_some(f)
 }

@@ -86,6 +86,32 @@ pub fn track_error(
     })
 }
 
+/// `captureFields`, the native half of `trackError`'s fast path (`src/capture/fast.js`): the
+/// fields the JS half read, as strings. A raw callback, because napi-rs's per-argument
+/// conversion costs more than the whole copy; hidden from `index.d.ts`, it is no API.
+#[napi(module_exports)]
+pub fn exports(mut exports: Object, env: Env) -> Result<()> {
+    let js = Js::new(env.raw());
+    if let Some(f) = js.function(c"captureFields", capture_fields) {
+        exports.set_named_property("captureFields", unsafe {
+            Unknown::from_raw_unchecked(env.raw(), f)
+        })?;
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn capture_fields(
+    env: napi::sys::napi_env,
+    info: napi::sys::napi_callback_info,
+) -> napi::sys::napi_value {
+    let js = Js::new(env);
+    // Without its arguments (never seen) it returns undefined, and the JS half falls back.
+    js.args::<{ capture::FIELDS }>(info)
+        .map(|args| track(&Env::from_raw(env), |js| capture::fields(js, args)))
+        .and_then(|id| js.string(&id))
+        .unwrap_or(std::ptr::null_mut())
+}
+
 /// Next.js's `onRequestError` hook: export it from `instrumentation.ts` (see README). Captures
 /// the error with the request (URL, method, headers, scrubbed) and the route (tags
 /// `routePath`, `routeType`, `routerKind`, and the event's transaction). Returns the event id;

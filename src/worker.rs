@@ -79,7 +79,8 @@ pub fn run(queue: Receiver<Job>) {
     }
 }
 
-fn process(job: Job) -> Ready {
+fn process(mut job: Job) -> Ready {
+    job.captured.parse_json();
     let setup = job.setup;
     let (event, debug_images) = event::build(
         &job.captured,

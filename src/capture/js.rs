@@ -30,6 +30,19 @@ pub struct Js {
 
 pub type Val = sys::napi_value;
 
+/// Stack strings, messages and JSON a few KiB long are read in one call through this buffer.
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH_BYTES]);
+}
+
+/// V8 writes whole characters and replaces lone surrogates, so this is valid UTF-8; the check
+/// stays because the bytes come from across an FFI boundary.
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 impl Js {
     pub fn new(env: sys::napi_env) -> Self {
         Js { env }
@@ -105,6 +118,38 @@ impl Js {
 
     /// Like `text`, and also the string's full UTF-8 length before any cut.
     pub fn text_and_len(&self, v: Val, limit: usize) -> Option<(String, usize)> {
+        // One call into a reusable buffer reads any string that fits it whole; asking for the
+        // length first would walk the string twice (a Node-API call each, and most of a
+        // stack string's cost). Only a longer string, or one to cut, pays for the query.
+        let whole =
+            SCRATCH.with_borrow_mut(|buf| {
+                let mut written = 0usize;
+                if !self.ok(unsafe {
+                    sys::napi_get_value_string_utf8(
+                        self.env,
+                        v,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        &mut written,
+                    )
+                }) {
+                    return Err(());
+                }
+                // Node writes at most `len - 1` bytes and a NUL: anything shorter is all of it.
+                Ok((written + 1 < buf.len() && written <= limit)
+                    .then(|| utf8(buf[..written].to_vec())))
+            });
+        match whole {
+            Err(()) => None,
+            Ok(Some(text)) => {
+                let len = text.len();
+                Some((text, len))
+            }
+            Ok(None) => self.text_and_len_long(v, limit),
+        }
+    }
+
+    fn text_and_len_long(&self, v: Val, limit: usize) -> Option<(String, usize)> {
         let mut len = 0usize;
         if !self.ok(unsafe {
             sys::napi_get_value_string_utf8(self.env, v, ptr::null_mut(), 0, &mut len)
@@ -126,8 +171,7 @@ impl Js {
             return None;
         }
         unsafe { buf.set_len(written) };
-        let mut text = String::from_utf8(buf)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let mut text = utf8(buf);
         if written < len {
             text.push('…');
         }
@@ -232,6 +276,43 @@ impl Js {
             .then(|| self.text(name, limit))
             .flatten()
             .filter(|s| !s.is_empty())
+    }
+
+    /// The arguments of a call into a raw callback, `undefined` past the ones given.
+    pub fn args<const N: usize>(&self, info: sys::napi_callback_info) -> Option<[Val; N]> {
+        let mut argc = N;
+        let mut argv = [ptr::null_mut(); N];
+        self.ok(unsafe {
+            sys::napi_get_cb_info(
+                self.env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        })
+        .then_some(argv)
+    }
+
+    /// A JS function that calls `cb` directly, without napi-rs's argument conversion.
+    pub fn function(
+        &self,
+        name: &std::ffi::CStr,
+        cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> Val,
+    ) -> Option<Val> {
+        let mut f = ptr::null_mut();
+        self.ok(unsafe {
+            sys::napi_create_function(
+                self.env,
+                name.as_ptr(),
+                name.count_bytes() as isize,
+                Some(cb),
+                ptr::null_mut(),
+                &mut f,
+            )
+        })
+        .then_some(f)
     }
 
     /// `globalThis[name]`.

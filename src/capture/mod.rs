@@ -1,8 +1,11 @@
 //! Stage 1, on the calling thread: copy what the thrown value says into Rust values and
 //! nothing more. Parsing, scrubbing and encoding wait for the worker.
 
+mod fast;
 mod js;
 mod snapshot;
+
+pub use fast::{fields, FIELDS};
 
 pub use js::Js;
 use js::{Kind, Val};
@@ -48,6 +51,18 @@ pub struct Captured {
     /// Set when nobody handled the error (the process-wide handlers): the mechanism type, such
     /// as `onuncaughtexception`.
     pub unhandled: Option<&'static str>,
+    /// What the fast path copied as JSON text rather than values; see `parse_json`.
+    json: Option<Box<fast::Json>>,
+}
+
+impl Captured {
+    /// Turns the JSON text the fast path copied into the values the native reads would have
+    /// made. Runs on the worker, so the calling thread pays for a string copy only.
+    pub fn parse_json(&mut self) {
+        if let Some(json) = self.json.take() {
+            json.apply(self);
+        }
+    }
 }
 
 pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) -> Captured {
@@ -56,6 +71,7 @@ pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) ->
         context: context.map(|c| snapshot::snapshot(js, c, Limits::CONTEXT)),
         scope: scope.map(|s| snapshot::snapshot(js, s, Limits::CONTEXT)),
         unhandled: None,
+        json: None,
     }
 }
 
