@@ -19,6 +19,7 @@ mod sinks;
 mod sourcemaps;
 mod spool;
 mod stack;
+mod threads;
 mod worker;
 
 use capture::Js;

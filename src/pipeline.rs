@@ -11,6 +11,7 @@ use crate::options::Config;
 use crate::scrub::Scrubber;
 use crate::sinks::{self, Durable, Finished, Record, Sink};
 use crate::spool::{replay, Spool};
+use crate::threads;
 use crate::worker::{self, Job};
 use crossbeam_channel::{unbounded, Sender};
 use parking_lot::RwLock;
@@ -43,9 +44,7 @@ static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 fn pipeline() -> &'static Pipeline {
     PIPELINE.get_or_init(|| {
         let (queue, rx) = unbounded();
-        let worker = thread::Builder::new()
-            .name("error-tracker-worker".into())
-            .spawn(move || worker::run(rx))
+        let worker = threads::spawn("error-tracker-worker".into(), move || worker::run(rx))
             .expect("error-tracker: cannot start the worker thread");
         Pipeline {
             queue,

@@ -9,6 +9,7 @@ use super::http::{self, Attempt};
 use super::{Finished, Sink};
 use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
+use crate::threads;
 use budget::Budget;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use sentry_types::protocol::v7::Url;
@@ -45,9 +46,7 @@ impl LegacySink {
             retry_at: None,
             attempt: 0,
         };
-        let spawned = thread::Builder::new()
-            .name("error-tracker-legacy".into())
-            .spawn(move || sender.run(rx));
+        let spawned = threads::spawn("error-tracker-legacy".into(), move || sender.run(rx));
         if let Err(e) = spawned {
             log::warn(format_args!(
                 "could not start the legacy sender thread: {e}"

@@ -11,6 +11,7 @@ use super::http::{self, Attempt};
 use super::{Finished, Sink};
 use crate::ledger::SinkKind;
 use crate::log;
+use crate::threads;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use gate::{Gate, Outcome};
 use sentry_types::Dsn;
@@ -43,9 +44,9 @@ impl SentrySink {
         let (queue, rx) = unbounded();
         for i in 0..CONCURRENCY {
             let (transport, rx) = (transport.clone(), rx.clone());
-            let spawned = thread::Builder::new()
-                .name(format!("error-tracker-sentry-{i}"))
-                .spawn(move || transport.run(rx));
+            let spawned = threads::spawn(format!("error-tracker-sentry-{i}"), move || {
+                transport.run(rx)
+            });
             if let Err(e) = spawned {
                 log::warn(format_args!("could not start a Sentry sender thread: {e}"));
             }

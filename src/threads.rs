@@ -1,0 +1,66 @@
+//! The tracker's own threads (the worker and the senders): named, and below the JS thread's
+//! priority. Error tracking must not take a core from the thread serving requests; on a small
+//! server, a burst of errors otherwise has the worker and the app's thread competing for the
+//! same CPU just when the app is in trouble. Lower priority delays delivery under load, never
+//! stops it: the scheduler still gives a busy machine's background threads a share.
+
+use std::io;
+use std::thread::{self, JoinHandle};
+
+/// Linux nice value of the tracker's threads (0 is normal, 19 the lowest). At 10 a thread gets
+/// about a tenth of a CPU that a normal thread also wants.
+#[cfg(target_os = "linux")]
+const NICE: libc::c_int = 10;
+
+/// Starts `f` on a thread named `name` at background priority.
+pub fn spawn<F, T>(name: String, f: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    thread::Builder::new().name(name).spawn(move || {
+        lower_priority();
+        f()
+    })
+}
+
+/// On Linux, nice is per thread: `setpriority` with a thread id changes that thread only, and
+/// raising one's own nice value needs no privilege.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, NICE);
+    }
+}
+
+/// On macOS, the utility quality-of-service class (below the default the JS thread runs at).
+#[cfg(target_os = "macos")]
+fn lower_priority() {
+    unsafe {
+        libc::pthread_set_qos_class_self_np(libc::qos_class_t::QOS_CLASS_UTILITY, 0);
+    }
+}
+
+/// Elsewhere (Windows) threads keep the default priority.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn lower_priority() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn a_spawned_thread_runs_at_the_background_nice_value_and_the_caller_does_not_change() {
+        let before = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let nice = super::spawn("nice-test".into(), || unsafe {
+            libc::getpriority(
+                libc::PRIO_PROCESS,
+                libc::syscall(libc::SYS_gettid) as libc::id_t,
+            )
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        assert_eq!(nice, (before + super::NICE).min(19));
+        assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, before);
+    }
+}
