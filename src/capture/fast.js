@@ -28,6 +28,7 @@ const NOT_PROPS = new Set(['name', 'message', 'stack', 'cause', 'errors']);
 
 const objectToString = Object.prototype.toString;
 const wellFormed = String.prototype.isWellFormed;
+const hasOwn = Object.hasOwn;
 
 /** `trackError` with the fast path in front of `binding.trackError`. */
 function fastTrackError(binding) {
@@ -77,12 +78,12 @@ function typeOf(error) {
 }
 
 // The error's own enumerable properties (`code`, `status`…) as JSON, `undefined` when there
-// are none, `null` when JSON would not carry them exactly.
+// are none, `null` when JSON would not carry them exactly. for…in with an own-property check
+// lists what Object.keys would, without allocating the array for the usual error that has none.
 function ownProperties(error) {
-  const keys = Object.keys(error);
   let props;
-  for (const key of keys) {
-    if (NOT_PROPS.has(key)) continue;
+  for (const key in error) {
+    if (!hasOwn(error, key) || NOT_PROPS.has(key)) continue;
     props ??= {};
     props[key] = error[key];
   }
@@ -93,12 +94,15 @@ function ownProperties(error) {
 // call treats them), `null` when JSON would not carry it exactly.
 function json(value) {
   if (value === undefined || value === null) return undefined;
-  const budget = { nodes: 0 };
-  return exact(value, 0, budget) ? JSON.stringify(value) : null;
+  nodes = 0;
+  return exact(value, 0) ? JSON.stringify(value) : null;
 }
 
-function exact(value, depth, budget) {
-  if (++budget.nodes > MAX_NODES) return false;
+// Values `exact` has looked at in the current check (a counter, not an object per call).
+let nodes = 0;
+
+function exact(value, depth) {
+  if (++nodes > MAX_NODES) return false;
   switch (typeof value) {
     case 'string':
       return value.length <= MAX_STRING && wellFormed.call(value);
@@ -117,7 +121,7 @@ function exact(value, depth, budget) {
   if (Array.isArray(value)) {
     if (proto !== Array.prototype || value.length > MAX_BREADTH) return false;
     for (let i = 0; i < value.length; i++) {
-      if (!exact(value[i], depth + 1, budget)) return false;
+      if (!exact(value[i], depth + 1)) return false;
     }
     return true;
   }
@@ -126,7 +130,7 @@ function exact(value, depth, budget) {
   let n = 0;
   for (const key in value) {
     if (++n > MAX_BREADTH || key.length > MAX_KEY || !wellFormed.call(key)) return false;
-    if (!exact(value[key], depth + 1, budget)) return false;
+    if (!exact(value[key], depth + 1)) return false;
   }
   return true;
 }
