@@ -1,10 +1,14 @@
 //! A small bounded cache keyed by file path, and the stamp that says whether a cached copy of a
 //! file is still the file on disk.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Paths whose stamps are remembered at once; past it the memory starts afresh.
+const MAX_STAMPS: usize = 4096;
 
 /// What a file looked like when it was read. A rebuild rewrites the file, which changes its
 /// modification time or (with coarse clocks, or a build that preserves times) its length.
@@ -32,6 +36,50 @@ impl Stamp {
 
     pub fn len(&self) -> u64 {
         self.len
+    }
+}
+
+/// Stamps read within the last `recheck`, so that a burst of errors thrown from the same files
+/// costs one `stat` per file per `recheck` instead of several per event (a `stat` is a path
+/// walk in the kernel, and was about a tenth of the worker's time). A file rebuilt within the
+/// window is seen at the next check.
+pub struct Stamps {
+    recheck: Duration,
+    recent: Mutex<HashMap<PathBuf, (Instant, Option<Stamp>)>>,
+}
+
+impl Stamps {
+    pub fn new(recheck: Duration) -> Stamps {
+        Stamps {
+            recheck,
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Stamp::read`, or what it said less than `recheck` ago.
+    pub fn read(&self, path: &Path) -> Option<Stamp> {
+        let now = Instant::now();
+        if let Some((at, stamp)) = self.recent.lock().get(path) {
+            if now.duration_since(*at) < self.recheck {
+                return *stamp;
+            }
+        }
+        let stamp = Stamp::read(path);
+        self.note(path, now, stamp);
+        stamp
+    }
+
+    /// Records a stamp read elsewhere just now (a map file read whole).
+    pub fn remember(&self, path: &Path, stamp: Stamp) {
+        self.note(path, Instant::now(), Some(stamp));
+    }
+
+    fn note(&self, path: &Path, at: Instant, stamp: Option<Stamp>) {
+        let mut recent = self.recent.lock();
+        if recent.len() >= MAX_STAMPS {
+            recent.clear();
+        }
+        recent.insert(path.to_path_buf(), (at, stamp));
     }
 }
 

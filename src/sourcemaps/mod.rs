@@ -26,7 +26,7 @@ mod paths;
 #[cfg(test)]
 mod tests;
 
-use cache::{Lru, Stamp};
+use cache::{Lru, Stamp, Stamps};
 use locate::MapSource;
 use parking_lot::Mutex;
 use paths::Source;
@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Parsed maps kept at once, and the bytes they may hold (map plus generated text, as read).
 const MAX_MAPS: usize = 64;
@@ -54,12 +55,16 @@ const MAX_FILE_BYTES: u64 = 256 << 20;
 const MAX_GENERATED_BYTES: u64 = 32 << 20;
 /// Function names remembered per map, by frame position.
 const MAX_NAMES: usize = 4096;
+/// How long a file's stamp is trusted before it is checked again: a deploy that rebuilds the
+/// bundles in place is picked up within this.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Resolves frames through source maps; cheap to share (`&self`), caches parsed maps and files.
 pub struct Resolver {
     mapped: Mutex<Lru<Arc<Mapped>>>,
     unmapped: Mutex<Lru<Unmapped>>,
     sources: Mutex<Lru<Arc<SourceFile>>>,
+    stamps: Stamps,
     /// Display paths are relative to the working directory when the resolver was made.
     cwd: Option<PathBuf>,
 }
@@ -123,10 +128,16 @@ struct Resolved {
 
 impl Resolver {
     pub fn new() -> Resolver {
+        Resolver::with_recheck(RECHECK)
+    }
+
+    /// A resolver that trusts a file's stamp for `recheck` after reading it.
+    pub fn with_recheck(recheck: Duration) -> Resolver {
         Resolver {
             mapped: Mutex::new(Lru::new(MAX_MAPS, MAX_MAP_BYTES)),
             unmapped: Mutex::new(Lru::new(MAX_UNMAPPED, usize::MAX)),
             sources: Mutex::new(Lru::new(MAX_SOURCES, MAX_SOURCE_BYTES)),
+            stamps: Stamps::new(recheck),
             cwd: std::env::current_dir().ok(),
         }
     }
@@ -267,10 +278,10 @@ impl Resolver {
     /// its map file) are unchanged, else freshly read.
     fn lookup(&self, abs_path: &str) -> Option<Known> {
         let path = locate::frame_path(abs_path)?;
-        let stamp = Stamp::read(&path)?;
+        let stamp = self.stamps.read(&path)?;
         let cached = self.mapped.lock().get(&path);
         if let Some(m) = cached {
-            if m.stamp == stamp && m.map_file_unchanged() {
+            if m.stamp == stamp && m.map_file_unchanged(&self.stamps) {
                 return Some(Known::Mapped(m));
             }
         }
@@ -286,6 +297,9 @@ impl Resolver {
         let known = load(&path, stamp, self.cwd.as_deref());
         match &known {
             Known::Mapped(m) => {
+                if let Some((map_path, map_stamp)) = &m.map_file {
+                    self.stamps.remember(map_path, *map_stamp);
+                }
                 self.unmapped.lock().remove(&path);
                 self.mapped.lock().insert(path, m.clone(), m.cost);
             }
@@ -299,7 +313,7 @@ impl Resolver {
 
     /// An original source file read from disk, for context lines.
     fn source_file(&self, path: &Path) -> Option<Arc<SourceFile>> {
-        let stamp = Stamp::read(path)?;
+        let stamp = self.stamps.read(path)?;
         let cached = self.sources.lock().get(path);
         if let Some(file) = cached.filter(|f| f.stamp == stamp) {
             return Some(file);
@@ -327,10 +341,10 @@ impl Default for Resolver {
 }
 
 impl Mapped {
-    fn map_file_unchanged(&self) -> bool {
+    fn map_file_unchanged(&self, stamps: &Stamps) -> bool {
         self.map_file
             .as_ref()
-            .is_none_or(|(path, stamp)| Stamp::read(path) == Some(*stamp))
+            .is_none_or(|(path, stamp)| stamps.read(path) == Some(*stamp))
     }
 
     /// The original name for a frame V8 named `v8_name` at this 0-based position; `None` to

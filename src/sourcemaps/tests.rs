@@ -626,7 +626,7 @@ fn a_rebuilt_bundle_is_read_again_and_an_unchanged_one_is_not() {
     let t0 = SystemTime::now() - Duration::from_secs(3600);
     set_modified(&js, t0);
     set_modified(&map_path, t0);
-    let resolver = Resolver::new();
+    let resolver = Resolver::with_recheck(Duration::ZERO);
     let frame = frame_at(&js, r#"new Error("marker-assert")"#, "assertPositive");
     let path_of = |resolver: &Resolver| resolve_one(resolver, &frame).abs_path.unwrap();
     assert!(path_of(&resolver).ends_with("src/v1.ts"));
@@ -647,6 +647,45 @@ fn a_rebuilt_bundle_is_read_again_and_an_unchanged_one_is_not() {
     let mut moved = frame.clone();
     moved.lineno = Some(1);
     assert_eq!(resolve_one(&resolver, &moved), moved, "bundle re-read");
+}
+
+#[test]
+fn a_rebuild_is_seen_once_the_recheck_window_has_passed_and_not_before() {
+    let scratch = Scratch::new("recheck");
+    let js = scratch.write("dist/plain.js", fs::read(dist("plain.js")).unwrap());
+    let map_path = scratch.write(
+        "dist/plain.js.map",
+        plain_map_with_sources(&["../src/app.ts", "../src/v1.ts"], true),
+    );
+    let t0 = SystemTime::now() - Duration::from_secs(3600);
+    set_modified(&js, t0);
+    set_modified(&map_path, t0);
+    let window = Duration::from_millis(300);
+    let resolver = Resolver::with_recheck(window);
+    let frame = frame_at(&js, r#"new Error("marker-assert")"#, "assertPositive");
+    let path_of = |resolver: &Resolver| resolve_one(resolver, &frame).abs_path.unwrap();
+    let read_at = std::time::Instant::now();
+    assert!(path_of(&resolver).ends_with("src/v1.ts"));
+
+    fs::write(
+        &map_path,
+        plain_map_with_sources(&["../src/app.ts", "../src/v2.ts"], true),
+    )
+    .unwrap();
+    set_modified(&map_path, t0 + Duration::from_secs(60));
+    // Within the window the stamp read a moment ago is trusted (skipped if this machine was
+    // too slow to get here inside it).
+    if read_at.elapsed() < window / 2 {
+        assert!(
+            path_of(&resolver).ends_with("src/v1.ts"),
+            "no stat within the window"
+        );
+    }
+    std::thread::sleep(window);
+    assert!(
+        path_of(&resolver).ends_with("src/v2.ts"),
+        "re-read after the window"
+    );
 }
 
 #[test]
