@@ -105,10 +105,10 @@ function panel(y, { title, note, rows, max }) {
 function panels(results) {
   const b = results.benchmarks;
   const list = [];
-  const loop = b['loop-cost'];
-  if (loop) {
+  // Event-loop time per error, beside the floor, for loop-cost (a burst) and steady-cost.
+  const cost = (r, title, note) => {
     const row = (key, name) => {
-      const s = loop[key];
+      const s = r[key];
       return {
         label: name,
         color: COLORS[key],
@@ -119,12 +119,22 @@ function panels(results) {
       };
     };
     list.push({
-      title: 'Event-loop time per captured error, capture until delivered',
-      note: `active event-loop time per error over capture and flush, ${fmt.int(loop.errorsPerRound)} errors with a 3-key context, median of ${loop.rounds} fresh processes; grey up to the tick: the floor (new Error and reading err.stack); lower is better`
-        + (loop.ratios.overhead != null ? `; @sentry/node's overhead above the floor is ${fmt.x(loop.ratios.overhead)} ours` : ''),
-      max: Math.max(loop.ours.captureNs, loop.sentry.captureNs),
+      title,
+      note: `${note}; grey up to the tick: the floor (new Error and reading err.stack); lower is better`
+        + (r.ratios.overhead != null ? `; @sentry/node's overhead above the floor is ${fmt.x(r.ratios.overhead)} ours` : ''),
+      max: Math.max(r.ours.captureNs, r.sentry.captureNs),
       rows: [row('ours', '@calmony/error-tracker'), row('sentry', '@sentry/node')],
     });
+  };
+  const loop = b['loop-cost'];
+  if (loop) {
+    cost(loop, 'Event-loop time per captured error, a burst, capture until delivered',
+      `active event-loop time per error over capture and flush, ${fmt.int(loop.errorsPerRound)} errors at once with a 3-key context, median of ${loop.rounds} fresh processes`);
+  }
+  const steady = b['steady-cost'];
+  if (steady) {
+    cost(steady, `Event-loop time per captured error at ${fmt.int(steady.ratePerSecond)} errors/s, capture until delivered`,
+      `the same, ${fmt.int(steady.errorsPerRound)} errors paced ${steady.batch} at a time so that neither drops any, median of ${steady.rounds} fresh processes`);
   }
   const storm = b.storm;
   if (storm) {

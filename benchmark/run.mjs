@@ -1,6 +1,7 @@
 // npm run bench: the side-by-side benchmarks in sequence, each a program of its own that writes
 // benchmark/results/<name>.json:
-//   1. loop-cost.mjs          event-loop time per captured error, beside the floor
+//   1. loop-cost.mjs          event-loop time per captured error in a burst, beside the floor
+//      steady-cost.mjs        the same at a steady rate, where neither contender drops any
 //   2. storm.mjs              an error storm against a rate-limiting ingest
 //   3. slow-ingest.mjs        an ingest that answers after 50 / 200 ms
 //   4. next-route.mjs         a Next.js route under load: no tracker, ours, @sentry/nextjs
@@ -24,6 +25,7 @@ import { packageVersion, resultsDir } from './lib/results.mjs';
 const dir = join(root, 'benchmark');
 const PROGRAMS = [
   { name: 'loop-cost', quick: { N: '1000', ROUNDS: '2', WARMUP: '200' } },
+  { name: 'steady-cost', quick: { N: '600', ROUNDS: '1', WARMUP: '100' } },
   { name: 'storm', quick: { STORM: '2000', ROUNDS: '1', LIMIT_MS: '1000' } },
   { name: 'slow-ingest', quick: { N: '200', ROUNDS: '1' } },
   { name: 'next-route', quick: { DURATION: '3', WARMUP: '1', ROUNDS: '1' } },
