@@ -174,8 +174,18 @@ fn release(group: &mut Vec<Ready>) {
             }
         }
     }
+    // The worker wrote them down: the first line of each one's audit trail, one write per setup.
+    for key in committed {
+        let mut of_setup = group
+            .iter()
+            .filter(|r| Arc::as_ptr(&r.setup) == key)
+            .peekable();
+        if let Some(first) = of_setup.peek() {
+            let audit = &first.setup.durable.audit;
+            audit.captured(of_setup.map(|r| r.finished.subject()));
+        }
+    }
     for Ready { finished, setup } in group.drain(..) {
-        finished.captured();
         let finished = Arc::new(finished);
         for sink in &setup.sinks {
             sink.submit(finished.clone());

@@ -133,20 +133,14 @@ impl Finished {
         }
     }
 
-    fn subject(&self) -> Subject<'_> {
+    /// What its audit lines say about it.
+    pub fn subject(&self) -> Subject<'_> {
         Subject {
             event_id: &self.id,
             fingerprint: &self.fingerprint,
             release: self.release.as_deref(),
             environment: self.environment.as_deref(),
         }
-    }
-
-    /// The worker wrote it down: the first line of its audit trail.
-    pub fn captured(&self) {
-        self.durable
-            .audit
-            .record(&self.subject(), Action::Captured, None, None);
     }
 
     /// A sink could not deliver it yet and will try again: counted once per sink.
