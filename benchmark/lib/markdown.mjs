@@ -87,6 +87,13 @@ export function renderMarkdown(results) {
   if (loop && loop.sentry.deliveredFraction < 1) {
     notes.push(`@sentry/node delivered ${fmt.pct(loop.sentry.deliveredFraction)} of the burst: its transport keeps a bounded number of requests in flight and drops the rest, which skips their serialisation and sending, so its figure covers fewer deliveries than ours. The steady row is the like-for-like one.`);
   }
+  if (loop) {
+    const steadyRatio = steady?.ratios.overhead;
+    notes.push(`Targets: ours within 1 µs of the floor — ${loop.ours.overheadNs < 1000 ? 'holds' : 'not met'} (${fmt.us(loop.ours.overheadNs)} in the burst${steady ? `, ${fmt.us(steady.ours.overheadNs)} at a steady rate` : ''}); at least 20× less overhead than @sentry/node — ${loop.ratios.overhead >= 20 ? 'holds' : 'not met'} in the burst (${loop.ratios.overhead != null ? fmt.x(loop.ratios.overhead) : 'n/a'})${steady ? `, ${steadyRatio >= 20 ? 'holds' : 'not met'} at a steady rate (${steadyRatio != null ? fmt.x(steadyRatio) : 'n/a'})` : ''}.`);
+  }
+  if (loop?.ours.syncNs != null) {
+    notes.push(`In the burst, the loop of trackError calls itself took ${fmt.us(loop.ours.syncNs - loop.ours.floorNs)} per error more than the floor's loop (@sentry/node's captureException: ${fmt.us(loop.sentry.syncNs - loop.sentry.floorNs)}); the rest of the overhead is event-loop time until flush resolved.`);
+  }
   if (loop && loop.ours.cpuOverheadNs != null) {
     notes.push(`Of our ${fmt.us(loop.ours.overheadNs)} above the floor, the main thread itself used ${fmt.us(loop.ours.cpuOverheadNs)} of CPU per error; the rest is time it waited for a core while the worker and the loopback ingest ran on the same ${m.cores} cores.`);
   }
