@@ -21,9 +21,7 @@
 // Targets (printed, not asserted): ours within 1 µs of the floor, >= 20x less overhead.
 // Env: N (errors per round, 20000), ROUNDS (7), WARMUP (1000). Writes
 // benchmark/results/loop-cost.json. Not a test: `npm run bench:loop` after `npm run build`.
-import { startIngest } from './lib/ingest.mjs';
-import { CONTENDERS, order } from './lib/contenders.mjs';
-import { runChild } from './lib/child.mjs';
+import { CONTENDERS, order, runContender } from './lib/contenders.mjs';
 import { envNumber, median, packageVersion, pct, writeResult } from './lib/results.mjs';
 
 const N = envNumber('N', 20000);
@@ -82,19 +80,7 @@ process.exit(0);
 const runs = { ours: [], sentry: [] };
 for (let round = 0; round < ROUNDS; round++) {
   for (const who of order(round)) {
-    const ingest = await startIngest();
-    const [r] = await runChild(
-      ({ dataDir }) => CONTENDERS[who].prelude({ dsn: ingest.dsn, dataDir, flushMs: FLUSH_MS }) + BODY(round),
-      {
-        label: `loop-${who}`,
-        onLine: (line, child) => {
-          // The reset is done before the child goes, so none of the burst's events is forgotten.
-          if (line === 'ready') ingest.reset().then(() => child.stdin.end('go\n'));
-        },
-      },
-    );
-    const delivered = (await ingest.state()).accepted;
-    await ingest.close();
+    const { report: r, delivered } = await runContender(who, { body: BODY(round), label: `loop-${who}`, flushMs: FLUSH_MS });
     const row = {
       round,
       floorNs: r.floorNs,

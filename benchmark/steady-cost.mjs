@@ -15,9 +15,7 @@
 // WARMUP (300).
 // Writes benchmark/results/steady-cost.json. Not a test: `npm run bench:steady` after
 // `npm run build`.
-import { startIngest } from './lib/ingest.mjs';
-import { CONTENDERS, order } from './lib/contenders.mjs';
-import { runChild } from './lib/child.mjs';
+import { CONTENDERS, order, runContender } from './lib/contenders.mjs';
 import { envNumber, median, packageVersion, pct, writeResult } from './lib/results.mjs';
 
 const N = envNumber('N', 3000);
@@ -79,18 +77,7 @@ process.exit(0);
 const runs = { ours: [], sentry: [] };
 for (let round = 0; round < ROUNDS; round++) {
   for (const who of order(round)) {
-    const ingest = await startIngest();
-    const [r] = await runChild(
-      ({ dataDir }) => CONTENDERS[who].prelude({ dsn: ingest.dsn, dataDir, flushMs: FLUSH_MS }) + BODY(round),
-      {
-        label: `steady-${who}`,
-        onLine: (line, child) => {
-          if (line === 'ready') ingest.reset().then(() => child.stdin.end('go\n'));
-        },
-      },
-    );
-    const delivered = (await ingest.state()).accepted;
-    await ingest.close();
+    const { report: r, delivered } = await runContender(who, { body: BODY(round), label: `steady-${who}`, flushMs: FLUSH_MS });
     const row = {
       round,
       floorNs: r.floorNs,
