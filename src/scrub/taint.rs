@@ -116,7 +116,8 @@ impl Matcher {
                 .chars()
                 .next()
                 .expect("i is below len on a char boundary");
-            if c == '%' && rest.len() >= 3 && percent_escape_before(&rest[..3]) {
+            // `get`, not indexing: after `%` and one ASCII byte a multi-byte character may start.
+            if c == '%' && rest.get(..3).is_some_and(percent_escape_before) {
                 i += 3; // `%20` separates words, as a space would
                 continue;
             }
@@ -282,6 +283,15 @@ mod tests {
 
     fn scrub(t: &Tainted, s: &str) -> String {
         t.matcher().unwrap().scrub(s).into_owned()
+    }
+
+    #[test]
+    fn a_percent_sign_before_a_multibyte_character_is_text_not_a_panic() {
+        let mut t = Tainted::default();
+        t.add_value(&json!("John Smith"), Taint::Words);
+        assert_eq!(scrub(&t, "%aé Smith"), "%aé [Filtered]");
+        assert_eq!(scrub(&t, "50%é Smith%"), "50%é [Filtered]%");
+        assert_eq!(scrub(&t, "Jane%20Smith%2"), "Jane%20[Filtered]%2");
     }
 
     #[test]
