@@ -1,7 +1,14 @@
 //! The one HTTP POST both network sinks use, and what its answer means for the event: keep-alive
 //! agents, a verdict per response, and backoff with jitter between retries.
 
-use std::time::{Duration, SystemTime};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 pub const USER_AGENT: &str = concat!("calmony-error-tracker/", env!("CARGO_PKG_VERSION"));
@@ -21,15 +28,67 @@ pub enum Attempt {
 
 /// A pooled, keep-alive agent for up to `connections` concurrent requests to one host.
 pub fn agent(connections: usize) -> Agent {
-    Agent::config_builder()
+    let config = Agent::config_builder()
         .http_status_as_error(false)
         .max_idle_connections(connections)
         .max_idle_connections_per_host(connections)
         .timeout_connect(Some(Duration::from_secs(5)))
         .timeout_global(Some(Duration::from_secs(30)))
         .user_agent(USER_AGENT)
-        .build()
-        .into()
+        .build();
+    Agent::with_parts(config, DefaultConnector::new(), CachingResolver::default())
+}
+
+/// How long a looked-up address is reused before the name is looked up again.
+const RESOLVED_FOR: Duration = Duration::from_secs(30);
+
+/// ureq resolves the host before every request, pooled connection or not, and with a timeout
+/// set its resolver does the lookup on a new thread each time: a thread started and ended per
+/// event, whose stack mappings make the kernel interrupt every thread of the process (the JS
+/// thread too) to keep their page tables in step. This one answers an IP address without a
+/// lookup, and remembers a name's addresses for `RESOLVED_FOR`.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: DefaultResolver,
+    known: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+}
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let Some(authority) = uri.authority() else {
+            return self.inner.resolve(uri, config, timeout);
+        };
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().or(match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        if let (Ok(ip), Some(port)) = (host.parse::<IpAddr>(), port) {
+            let mut addrs = self.empty();
+            addrs.push((ip, port).into());
+            return Ok(addrs);
+        }
+        let key = authority.as_str().to_owned();
+        if let Some((at, addrs)) = self.known.lock().get(&key) {
+            if at.elapsed() < RESOLVED_FOR {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        self.known
+            .lock()
+            .insert(key, (Instant::now(), addrs.clone()));
+        Ok(addrs)
+    }
 }
 
 /// One response (or network failure), with the headers that pace the next request.
@@ -134,6 +193,44 @@ mod tests {
         assert!(matches!(verdict(503, None, ""), Attempt::Retry { .. }));
         assert!(matches!(verdict(400, None, "bad"), Attempt::Rejected(r) if r.contains("400")));
         assert!(matches!(verdict(413, None, ""), Attempt::Rejected(_)));
+    }
+
+    #[test]
+    fn an_address_needs_no_lookup_and_a_name_is_looked_up_once() {
+        let resolver = CachingResolver::default();
+        let config = Config::default();
+        let resolve = |url: &str| {
+            let uri: Uri = url.parse().unwrap();
+            resolver
+                .resolve(
+                    &uri,
+                    &config,
+                    NextTimeout {
+                        after: ureq::unversioned::transport::time::Duration::from_secs(5),
+                        reason: ureq::Timeout::Resolve,
+                        per_read: None,
+                        per_write: None,
+                    },
+                )
+                .unwrap()
+                .to_vec()
+        };
+        assert_eq!(
+            resolve("http://127.0.0.1:9000/api/1/envelope/"),
+            vec!["127.0.0.1:9000".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve("https://[::1]/x"),
+            vec!["[::1]:443".parse().unwrap()]
+        );
+        assert!(
+            resolver.known.lock().is_empty(),
+            "addresses are not looked up"
+        );
+        let first = resolve("http://localhost:9000/");
+        assert!(!first.is_empty());
+        assert_eq!(resolver.known.lock().len(), 1);
+        assert_eq!(resolve("http://localhost:9000/"), first);
     }
 
     #[test]
