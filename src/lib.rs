@@ -108,8 +108,13 @@ unsafe extern "C" fn capture_fields(
     let js = Js::new(env);
     // Without its arguments (never seen) it returns undefined, and the JS half falls back.
     js.args::<{ capture::FIELDS }>(info)
-        .map(|args| track(&Env::from_raw(env), |js| capture::fields(js, args)))
-        .and_then(|id| js.string(&id))
+        .map(|args| track_id(&Env::from_raw(env), |js| capture::fields(js, args)))
+        .and_then(|id| {
+            js.string(
+                id.simple()
+                    .encode_lower(&mut sentry_types::Uuid::encode_buffer()),
+            )
+        })
         .unwrap_or(std::ptr::null_mut())
 }
 
@@ -206,6 +211,11 @@ fn track_with_extra(env: &Env, error: Unknown, extra: Option<Unknown>) -> String
 /// The one way an error is tracked: configure if needed, sample, copy, queue. A panic here
 /// costs the event (counted as failed), never the caller.
 fn track(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> String {
+    track_id(env, copy).simple().to_string()
+}
+
+/// `track`, with the event id as it is (nil if the copy panicked).
+fn track_id(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> sentry_types::Uuid {
     let js = Js::new(env.raw());
     let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
         let setup = pipeline::current().unwrap_or_else(|| {
@@ -219,13 +229,10 @@ fn track(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> String {
         }
         event_id
     }));
-    match tracked {
-        Ok(event_id) => event_id.simple().to_string(),
-        Err(_) => {
-            LEDGER.failed.fetch_add(1, Relaxed);
-            sentry_types::Uuid::nil().simple().to_string()
-        }
-    }
+    tracked.unwrap_or_else(|_| {
+        LEDGER.failed.fetch_add(1, Relaxed);
+        sentry_types::Uuid::nil()
+    })
 }
 
 /// Resolves `true` once every error captured before the call has reached every configured

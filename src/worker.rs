@@ -80,7 +80,7 @@ pub fn run(queue: Receiver<Job>) {
 }
 
 fn process(mut job: Job) -> Ready {
-    job.captured.parse_json();
+    job.captured.unpack();
     let setup = job.setup;
     let (event, debug_images) = event::build(
         &job.captured,

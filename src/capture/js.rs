@@ -34,12 +34,26 @@ pub type Val = sys::napi_value;
 const SCRATCH_BYTES: usize = 16 * 1024;
 
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH_BYTES]);
+    static SCRATCH: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(SCRATCH_BYTES));
+}
+
+/// Lends the calling thread's scratch buffer, empty. A buffer a huge string grew is let go
+/// afterwards rather than kept for the life of the thread.
+pub fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        let out = f(buf);
+        if buf.capacity() > 16 * SCRATCH_BYTES {
+            *buf = Vec::with_capacity(SCRATCH_BYTES);
+        }
+        out
+    })
 }
 
 /// V8 writes whole characters and replaces lone surrogates, so this is valid UTF-8; the check
 /// stays because the bytes come from across an FFI boundary.
-fn utf8(bytes: Vec<u8>) -> String {
+pub fn utf8(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -118,38 +132,39 @@ impl Js {
 
     /// Like `text`, and also the string's full UTF-8 length before any cut.
     pub fn text_and_len(&self, v: Val, limit: usize) -> Option<(String, usize)> {
-        // One call into a reusable buffer reads any string that fits it whole; asking for the
-        // length first would walk the string twice (a Node-API call each, and most of a
-        // stack string's cost). Only a longer string, or one to cut, pays for the query.
-        let whole =
-            SCRATCH.with_borrow_mut(|buf| {
-                let mut written = 0usize;
-                if !self.ok(unsafe {
-                    sys::napi_get_value_string_utf8(
-                        self.env,
-                        v,
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                        &mut written,
-                    )
-                }) {
-                    return Err(());
-                }
-                // Node writes at most `len - 1` bytes and a NUL: anything shorter is all of it.
-                Ok((written + 1 < buf.len() && written <= limit)
-                    .then(|| utf8(buf[..written].to_vec())))
-            });
-        match whole {
-            Err(()) => None,
-            Ok(Some(text)) => {
-                let len = text.len();
-                Some((text, len))
-            }
-            Ok(None) => self.text_and_len_long(v, limit),
-        }
+        with_scratch(|buf| {
+            let len = self.append_text(v, limit, buf)?;
+            Some((utf8(buf.clone()), len))
+        })
     }
 
-    fn text_and_len_long(&self, v: Val, limit: usize) -> Option<(String, usize)> {
+    /// Appends what `text` would read to `out`, and returns the string's full UTF-8 length.
+    /// One call reads any string that fits `out`'s spare room whole; asking for the length
+    /// first would walk the string twice (a Node-API call each, and most of a stack string's
+    /// cost). Only a longer string, or one to cut, pays for the query.
+    pub fn append_text(&self, v: Val, limit: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let start = out.len();
+        if out.capacity() - start < SCRATCH_BYTES / 4 {
+            out.reserve(SCRATCH_BYTES);
+        }
+        let room = out.capacity() - start;
+        let mut written = 0usize;
+        if !self.ok(unsafe {
+            sys::napi_get_value_string_utf8(
+                self.env,
+                v,
+                out.as_mut_ptr().add(start).cast(),
+                room,
+                &mut written,
+            )
+        }) {
+            return None;
+        }
+        // Node writes at most `room - 1` bytes and a NUL: anything shorter is all of it.
+        if written + 1 < room && written <= limit {
+            unsafe { out.set_len(start + written) };
+            return Some(written);
+        }
         let mut len = 0usize;
         if !self.ok(unsafe {
             sys::napi_get_value_string_utf8(self.env, v, ptr::null_mut(), 0, &mut len)
@@ -157,25 +172,23 @@ impl Js {
             return None;
         }
         let take = len.min(limit);
-        let mut buf: Vec<u8> = Vec::with_capacity(take + 1);
-        let mut written = 0usize;
+        out.reserve(take + 1);
         if !self.ok(unsafe {
             sys::napi_get_value_string_utf8(
                 self.env,
                 v,
-                buf.as_mut_ptr().cast(),
+                out.as_mut_ptr().add(start).cast(),
                 take + 1,
                 &mut written,
             )
         }) {
             return None;
         }
-        unsafe { buf.set_len(written) };
-        let mut text = utf8(buf);
+        unsafe { out.set_len(start + written) };
         if written < len {
-            text.push('…');
+            out.extend_from_slice("…".as_bytes());
         }
-        Some((text, len))
+        Some(len)
     }
 
     /// `String(v)` for primitives such as symbols and bigints that have no JSON form.

@@ -51,16 +51,16 @@ pub struct Captured {
     /// Set when nobody handled the error (the process-wide handlers): the mechanism type, such
     /// as `onuncaughtexception`.
     pub unhandled: Option<&'static str>,
-    /// What the fast path copied as JSON text rather than values; see `parse_json`.
-    json: Option<Box<fast::Json>>,
+    /// What the fast path copied as text rather than values; see `unpack`.
+    packed: Option<fast::Packed>,
 }
 
 impl Captured {
-    /// Turns the JSON text the fast path copied into the values the native reads would have
-    /// made. Runs on the worker, so the calling thread pays for a string copy only.
-    pub fn parse_json(&mut self) {
-        if let Some(json) = self.json.take() {
-            json.apply(self);
+    /// Turns the text the fast path copied into the values the native reads would have
+    /// made. Runs on the worker, so the calling thread pays for one string copy only.
+    pub fn unpack(&mut self) {
+        if let Some(packed) = self.packed.take() {
+            packed.unpack(self);
         }
     }
 }
@@ -71,7 +71,7 @@ pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) ->
         context: context.map(|c| snapshot::snapshot(js, c, Limits::CONTEXT)),
         scope: scope.map(|s| snapshot::snapshot(js, s, Limits::CONTEXT)),
         unhandled: None,
-        json: None,
+        packed: None,
     }
 }
 
