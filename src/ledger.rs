@@ -3,6 +3,7 @@
 //! it is done. Sinks write here from their own threads; the calling thread only bumps a
 //! counter.
 
+use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -35,8 +36,10 @@ impl SinkKind {
 pub struct Ledger {
     /// Events recovered from an earlier process's spool.
     pub replayed: AtomicU64,
-    /// Sequence numbers handed out: captured plus replayed.
-    pub next_seq: AtomicU64,
+    /// Sequence numbers handed out: captured plus replayed. Every `trackError` bumps it, so
+    /// it has a cache line of its own: the counters the worker and senders bump beside it
+    /// would otherwise pull the line away from the calling thread on every event.
+    pub next_seq: CachePadded<AtomicU64>,
     /// Events the worker has processed and written to the spool (or failed to process).
     pub committed: AtomicU64,
     pub dropped: AtomicU64,
@@ -70,7 +73,7 @@ impl Ledger {
     const fn new() -> Self {
         Ledger {
             replayed: AtomicU64::new(0),
-            next_seq: AtomicU64::new(0),
+            next_seq: CachePadded::new(AtomicU64::new(0)),
             committed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
