@@ -4,7 +4,7 @@
 // X-Sentry-Rate-Limits) for the first LIMIT_MS, then 200, and counts the distinct events it
 // accepted. Reports the delivered fraction, the time until the last event arrived, the child's
 // event-loop p99 delay and peak RSS, medians of ROUNDS. The ingest runs in its own process at
-// nice 10, so the contender comes first when both want a core (a remote Sentry would not compete).
+// nice 19, so the contender comes first when both want a core (a remote Sentry would not compete).
 // Env: STORM (errors, 20000), LIMIT_MS (2000), ROUNDS (2). Writes benchmark/results/storm.json.
 // Not a test: run `npm run bench:storm` after `npm run build`.
 import { startIngest } from './lib/ingest.mjs';

@@ -7,10 +7,13 @@
 use std::io;
 use std::thread::{self, JoinHandle};
 
-/// Linux nice value of the tracker's threads (0 is normal, 19 the lowest). At 10 a thread gets
-/// about a tenth of a CPU that a normal thread also wants.
+/// Linux nice value of the tracker's threads (0 is normal, 19 the lowest). At 19 a thread gets
+/// about 1.5% of a CPU that a normal thread also wants (scheduler weight 15 against 1024), and
+/// all of one that nobody else wants. At 10 (weight 110) the JS thread of a 20,000-error burst
+/// on 2 cores still waited 0.86 µs per error for a core; at 19, 0.35 µs
+/// (benchmark/loop-cost.mjs, "waited for a core").
 #[cfg(target_os = "linux")]
-const NICE: libc::c_int = 10;
+const NICE: libc::c_int = 19;
 
 /// Starts `f` on a thread named `name` at background priority.
 pub fn spawn<F, T>(name: String, f: F) -> io::Result<JoinHandle<T>>

@@ -2,7 +2,7 @@
 // distinct event ids it accepted and when the first and last arrived. Optional behaviours:
 // answer 429 (Retry-After, X-Sentry-Rate-Limits) for the first `limitMs` after the rate limit's
 // clock starts (the storm), or wait `delayMs` before answering each request (the slow ingest).
-// The HTTP server runs in a process of its own (ingest-server.mjs) at nice 10, so it does not
+// The HTTP server runs in a process of its own (ingest-server.mjs) at nice 19, so it does not
 // take a core from the contender being measured when both want one (a remote Sentry would not
 // compete at all); this module starts it and asks it for its counts over IPC. Lenient on purpose: the strict,
 // protocol-checking receiver is the tests' (__test__/support/receiver.mjs).
@@ -12,7 +12,7 @@ import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
-const NICE = 10;
+const NICE = 19;
 
 /** The body of a request, uncompressed as its Content-Encoding says. */
 export function decode(req, raw) {
