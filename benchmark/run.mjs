@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { renderChart } from './chart.mjs';
 import { root } from './lib/contenders.mjs';
 import { renderMarkdown } from './lib/markdown.mjs';
+import { compare, headline } from './lib/reproduce.mjs';
 import { packageVersion, resultsDir } from './lib/results.mjs';
 
 const dir = join(root, 'benchmark');
@@ -95,6 +96,17 @@ const results = {
   programs: runtimes,
   benchmarks,
 };
+// Run to run: this run's headline figures beside the last run's (programs run this time only).
+results.headline = headline(results);
+const ran = renderOnly ? [] : PROGRAMS.map((p) => p.name).filter((n) => !only.length || only.includes(n));
+if (previous && !renderOnly) {
+  results.previousRun = {
+    date: previous.date,
+    comparison: compare(results.headline.filter((f) => ran.includes(f.program)), previous.headline ?? headline(previous)),
+  };
+} else {
+  results.previousRun = previous?.previousRun ?? null;
+}
 writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 writeFileSync(join(dir, 'chart.svg'), renderChart(results));
 const md = renderMarkdown(results);

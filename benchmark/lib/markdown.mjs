@@ -99,5 +99,18 @@ export function renderMarkdown(results) {
   }
   if (next?.sentryNextjsNote) notes.push(next.sentryNextjsNote + '.');
   if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
+  const rerun = results.previousRun;
+  if (rerun?.comparison?.length) {
+    const num = (x, unit) => (unit === 'µs' || unit === 's' ? x.toFixed(2) : unit === '%' ? x.toFixed(1) : Math.round(x).toLocaleString('en-US'));
+    const cell = (x, range, unit) => `${num(x, unit)} ${unit}${range ? ` (${num(range[0], unit)}–${num(range[1], unit)})` : ''}`;
+    lines.push(
+      '',
+      `Run to run: this run beside the one before it (${rerun.date.slice(0, 16).replace('T', ' ')} UTC), medians with the range over rounds in brackets.`,
+      '',
+      '| Figure | This run | Run before | Change | Inside the run before\'s range |',
+      '|---|---|---|---|---|',
+      ...rerun.comparison.map((c) => `| ${c.label} | ${cell(c.now, c.nowRange, c.unit)} | ${cell(c.before, c.beforeRange, c.unit)} | ${c.changePct == null ? '–' : `${c.changePct >= 0 ? '+' : ''}${c.changePct.toFixed(0)}%`} | ${c.withinBeforeRange == null ? '–' : c.withinBeforeRange ? 'yes' : c.rangesOverlap ? 'no; ranges overlap' : 'no'} |`),
+    );
+  }
   return lines.join('\n') + '\n';
 }
