@@ -30,6 +30,11 @@ const PAUSE_MS = (1000 * BATCH) / RATE;
 
 const BODY = (round) => `
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
+const schedFile = '/proc/self/task/' + process.pid + '/schedstat';
+// [ns on CPU, ns waiting on the run queue] of the main thread, or null off Linux.
+const sched = () => { try { return readFileSync(schedFile, 'utf8').split(' ').slice(0, 2).map(Number); } catch { return null; } };
+const since = (s0) => { const s1 = sched(); return s0 && s1 ? [s1[0] - s0[0], s1[1] - s0[1]] : [NaN, NaN]; };
 const context = ${JSON.stringify(CONTEXT)};
 let sink = 0;
 // The same pacing for both loops: BATCH errors, then a timer.
@@ -43,13 +48,19 @@ async function paced(n, each) {
   return { e0, t0 };
 }
 async function floor(n) {
+  const s0 = sched();
   const { e0 } = await paced(n, (err) => { sink += err.stack.length; });
-  return { activeMs: performance.eventLoopUtilization(e0).active };
+  const activeMs = performance.eventLoopUtilization(e0).active;
+  const [cpu, wait] = since(s0);
+  return { activeMs, cpu, wait };
 }
 async function tracked(n) {
+  const s0 = sched();
   const { e0, t0 } = await paced(n, (err) => { sink += String(capture(err, context)).length; });
   const flushed = await flush();
-  return { activeMs: performance.eventLoopUtilization(e0).active, flushed, wallMs: performance.now() - t0 };
+  const activeMs = performance.eventLoopUtilization(e0).active;
+  const [cpu, wait] = since(s0);
+  return { activeMs, cpu, wait, flushed, wallMs: performance.now() - t0 };
 }
 await floor(${WARMUP});
 await tracked(${WARMUP});
@@ -58,19 +69,22 @@ await go(); // the parent stops counting the warm-up's events
 // Interleaved in SEGMENTS, alternating which goes first, so slow drift (a neighbour's load, the
 // CPU's clock) falls on both alike.
 const seg = ${Math.floor(N / SEGMENTS)};
-const base = { activeMs: 0 };
-const run = { activeMs: 0, flushed: true, wallMs: 0 };
+const base = { activeMs: 0, cpu: 0, wait: 0 };
+const run = { activeMs: 0, cpu: 0, wait: 0, flushed: true, wallMs: 0 };
+const add = (to, r) => { to.activeMs += r.activeMs; to.cpu += r.cpu; to.wait += r.wait; };
 for (let k = 0; k < ${SEGMENTS}; k++) {
   const floorFirst = (k + ${round}) % 2 === 0;
-  if (floorFirst) base.activeMs += (await floor(seg)).activeMs;
+  if (floorFirst) add(base, await floor(seg));
   const t = await tracked(seg);
-  run.activeMs += t.activeMs;
+  add(run, t);
   run.flushed &&= t.flushed;
   run.wallMs += t.wallMs;
-  if (!floorFirst) base.activeMs += (await floor(seg)).activeMs;
+  if (!floorFirst) add(base, await floor(seg));
 }
 const n = seg * ${SEGMENTS};
-report({ floorNs: base.activeMs * 1e6 / n, captureNs: run.activeMs * 1e6 / n, flushed: run.flushed, wallMs: run.wallMs, sink });
+const per = (x) => (Number.isFinite(x) ? x / n : null);
+report({ floorNs: base.activeMs * 1e6 / n, captureNs: run.activeMs * 1e6 / n, floorCpuNs: per(base.cpu), captureCpuNs: per(run.cpu),
+  captureWaitNs: per(run.wait), flushed: run.flushed, wallMs: run.wallMs, sink });
 process.exit(0);
 `;
 
@@ -83,6 +97,10 @@ for (let round = 0; round < ROUNDS; round++) {
       floorNs: r.floorNs,
       captureNs: r.captureNs,
       overheadNs: r.captureNs - r.floorNs,
+      floorCpuNs: r.floorCpuNs,
+      captureCpuNs: r.captureCpuNs,
+      cpuOverheadNs: r.captureCpuNs == null || r.floorCpuNs == null ? null : r.captureCpuNs - r.floorCpuNs,
+      captureWaitNs: r.captureWaitNs,
       delivered,
       deliveredFraction: delivered / (Math.floor(N / SEGMENTS) * SEGMENTS),
       flushed: r.flushed,
@@ -97,6 +115,9 @@ const summary = (rs) => ({
   floorNs: median(rs.map((r) => r.floorNs)),
   captureNs: median(rs.map((r) => r.captureNs)),
   overheadNs: median(rs.map((r) => r.overheadNs)), // median of the per-child differences
+  // Main-thread CPU only (Linux), without the time it waited for a core:
+  cpuOverheadNs: median(rs.map((r) => r.cpuOverheadNs)),
+  captureWaitNs: median(rs.map((r) => r.captureWaitNs)),
   deliveredFraction: median(rs.map((r) => r.deliveredFraction)),
 });
 const ours = summary(runs.ours);
@@ -124,5 +145,6 @@ const us = (ns) => `${(ns / 1000).toFixed(2)} µs`;
 console.log(`\nEvent-loop time per error at ${RATE} errors/s, capture through flush, ${N} errors, median of ${ROUNDS}:`);
 for (const [name, s] of [[CONTENDERS.ours.name, ours], [CONTENDERS.sentry.name, sentry]]) {
   console.log(`  ${name.padEnd(24)} floor ${us(s.floorNs)}  capture ${us(s.captureNs)}  overhead ${us(s.overheadNs)}  delivered ${pct(s.deliveredFraction)}`);
+  if (s.cpuOverheadNs != null) console.log(`  ${''.padEnd(24)} main-thread CPU: overhead ${us(s.cpuOverheadNs)}, waited for a core ${us(s.captureWaitNs)} per error`);
 }
 console.log(`  @sentry/node overhead / ours: ${ratio === null ? 'n/a (ours within the floor\'s noise)' : `${ratio.toFixed(1)}x`}`);
