@@ -2,11 +2,11 @@
 // distinct event ids it accepted and when the first and last arrived. Optional behaviours:
 // answer 429 (Retry-After, X-Sentry-Rate-Limits) for the first `limitMs` after the rate limit's
 // clock starts (the storm), or wait `delayMs` before answering each request (the slow ingest).
-// The HTTP server runs in a process of its own (ingest-server.mjs) at nice 19, so it does not
+// The HTTP server runs in a process of its own (ingest-server.mjs) at nice 19 and SCHED_IDLE, so it does not
 // take a core from the contender being measured when both want one (a remote Sentry would not
 // compete at all); this module starts it and asks it for its counts over IPC. Lenient on purpose: the strict,
 // protocol-checking receiver is the tests' (__test__/support/receiver.mjs).
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +70,9 @@ function lowerPriority(pid) {
   }
   for (const tid of tids) {
     try { if (tid !== pid) setPriority(tid, NICE); } catch {}
+    // SCHED_IDLE as well, as the tracker's own threads have it: a nice-19 thread keeps its core
+    // until its time slice ends when a normal one wakes, an idle one gives it up at once.
+    spawnSync('chrt', ['--idle', '--pid', '0', String(tid)], { stdio: 'ignore' });
   }
   return NICE;
 }
