@@ -336,10 +336,17 @@ impl Js {
             .flatten()
     }
 
+    /// A JS string. ASCII text (an event id, every time) is made as Latin-1, which V8 copies
+    /// as it is instead of decoding it as UTF-8 first.
     pub fn string(&self, s: &str) -> Option<Val> {
         let mut v = ptr::null_mut();
+        let (ptr, len) = (s.as_ptr().cast(), s.len() as isize);
         self.ok(unsafe {
-            sys::napi_create_string_utf8(self.env, s.as_ptr().cast(), s.len() as isize, &mut v)
+            if s.is_ascii() {
+                sys::napi_create_string_latin1(self.env, ptr, len, &mut v)
+            } else {
+                sys::napi_create_string_utf8(self.env, ptr, len, &mut v)
+            }
         })
         .then_some(v)
     }
