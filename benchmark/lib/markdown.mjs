@@ -1,6 +1,7 @@
 // benchmark/results.md from results.json: the headline figures and ratios as a markdown table,
 // for the README to include. Every figure comes from results.json.
 import { fmt } from '../chart.mjs';
+import { judge, TOLERANCE_PCT } from './reproduce.mjs';
 
 export function renderMarkdown(results) {
   const b = results.benchmarks;
@@ -95,7 +96,13 @@ export function renderMarkdown(results) {
     notes.push(`In the burst, the loop of trackError calls itself took ${fmt.us(loop.ours.syncNs - loop.ours.floorNs)} per error more than the floor's loop (@sentry/node's captureException: ${fmt.us(loop.sentry.syncNs - loop.sentry.floorNs)}); the rest of the overhead is event-loop time until flush resolved.`);
   }
   if (loop && loop.ours.cpuOverheadNs != null) {
-    notes.push(`Of our ${fmt.us(loop.ours.overheadNs)} above the floor, the main thread itself used ${fmt.us(loop.ours.cpuOverheadNs)} of CPU per error; the rest is time it waited for a core while the worker and the loopback ingest ran on the same ${m.cores} cores.`);
+    const wait = loop.ours.captureWaitNs != null ? ` It waited ${fmt.us(loop.ours.captureWaitNs)} per error for a core while capturing.` : '';
+    notes.push(loop.ours.cpuOverheadNs >= loop.ours.overheadNs
+      ? `Our overhead in the burst is the main thread's own work: it used ${fmt.us(loop.ours.cpuOverheadNs)} of CPU per error more than the floor (median over rounds, as the overhead is; the two medians come from different rounds).${wait}`
+      : `Of our ${fmt.us(loop.ours.overheadNs)} above the floor, the main thread itself used ${fmt.us(loop.ours.cpuOverheadNs)} of CPU per error; the rest is time it waited for a core while the worker and the loopback ingest ran on the same ${m.cores} cores.${wait}`);
+  }
+  if (steady?.ours.cpuOverheadNs != null) {
+    notes.push(`At the steady rate our main thread used ${fmt.us(steady.ours.cpuOverheadNs)} of CPU per error more than the floor and waited ${fmt.us(steady.ours.captureWaitNs)} per error for a core${loop?.ours.cpuOverheadNs != null ? `, against ${fmt.us(loop.ours.cpuOverheadNs)} of CPU in the burst` : ''}. Why a call after a 10 ms pause costs more than one in a burst is not established (cold caches are the likely cause; not measured).`);
   }
   if (next?.sentryNextjsNote) notes.push(next.sentryNextjsNote + '.');
   if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
@@ -107,9 +114,11 @@ export function renderMarkdown(results) {
       '',
       `Run to run: this run beside the one before it (${rerun.date.slice(0, 16).replace('T', ' ')} UTC), medians with the range over rounds in brackets.`,
       '',
-      '| Figure | This run | Run before | Change | Inside the run before\'s range |',
+      '| Figure | This run | Run before | Change | Reproduced |',
       '|---|---|---|---|---|',
-      ...rerun.comparison.map((c) => `| ${c.label} | ${cell(c.now, c.nowRange, c.unit)} | ${cell(c.before, c.beforeRange, c.unit)} | ${c.changePct == null ? '–' : `${c.changePct >= 0 ? '+' : ''}${c.changePct.toFixed(0)}%`} | ${c.withinBeforeRange == null ? '–' : c.withinBeforeRange ? 'yes' : c.rangesOverlap ? 'no; ranges overlap' : 'no'} |`),
+      ...rerun.comparison.map((c) => `| ${c.label} | ${cell(c.now, c.nowRange, c.unit)} | ${cell(c.before, c.beforeRange, c.unit)} | ${c.changePct == null ? '–' : `${c.changePct >= 0 ? '+' : ''}${c.changePct.toFixed(0)}%`} | ${judge(c)} |`),
+      '',
+      `Reproduced: this run's median inside the run before's range over rounds, or within ${TOLERANCE_PCT}% of its median. ${rerun.comparison.filter((c) => judge(c).startsWith('yes')).length} of ${rerun.comparison.length} figures reproduced.`,
     );
   }
   return lines.join('\n') + '\n';

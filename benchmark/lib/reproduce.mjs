@@ -49,6 +49,20 @@ export function headline(results) {
   return out;
 }
 
+/** How far a figure may move from the run before and still count as reproduced. */
+export const TOLERANCE_PCT = 10;
+
+/**
+ * Whether a compared figure reproduced the run before: its median inside that run's range over
+ * rounds, or within TOLERANCE_PCT of that run's median (a figure whose rounds hardly vary, such
+ * as a drain time set by the ingest's own delay, has a range too narrow to land in).
+ */
+export function judge(c) {
+  if (c.withinBeforeRange) return 'yes, inside its range';
+  if (c.changePct != null && Math.abs(c.changePct) <= TOLERANCE_PCT) return `yes, within ${TOLERANCE_PCT}%`;
+  return c.rangesOverlap ? 'no; the ranges overlap' : 'no';
+}
+
 /**
  * This run's headline beside the previous run's: each figure's change, and whether its median
  * fell inside the previous run's range over rounds (null where either has no range).
