@@ -5,9 +5,9 @@
 //! few nanoseconds, and `JSON.stringify` copies a small object faster than walking it from
 //! here. So for the common case (a native Error with no `cause` or `errors`, and context,
 //! scope and own properties that JSON carries exactly) the JS half reads the fields and hands
-//! over strings in one call, copied into one buffer; the worker cuts it up and parses the JSON. Everything else goes to
-//! `capture`, which handles any value; `__test__/capture-paths.test.mjs` checks that both ways
-//! give the same event.
+//! over strings in one call, copied into one buffer; the worker cuts it up and parses the
+//! JSON. Everything else goes to `capture`, which handles any value;
+//! `__test__/capture-paths.test.mjs` checks that both ways give the same event.
 
 use super::js::{self, Js, Kind, Val};
 use super::{Captured, Thrown, MESSAGE_BYTES, STACK_BYTES};

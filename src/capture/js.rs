@@ -53,7 +53,7 @@ pub fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
 
 /// V8 writes whole characters and replaces lone surrogates, so this is valid UTF-8; the check
 /// stays because the bytes come from across an FFI boundary.
-pub fn utf8(bytes: Vec<u8>) -> String {
+fn utf8(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
