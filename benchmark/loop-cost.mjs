@@ -16,7 +16,7 @@
 // thread spent runnable but descheduled counts as active in the loop's figure. schedstat of a
 // running thread moves in scheduler ticks (4 ms at 250 Hz), which is why N is 20,000: ±0.2 µs
 // per error (at 5,000 it was ±0.8 µs).
-// The ingest runs in its own process at nice 19 and SCHED_IDLE, so the contender comes first when both want a
+// The ingest runs in its own process at idle priority, so the contender comes first when both want a
 // core (a remote Sentry would not compete at all).
 // Targets (printed, not asserted): ours within 1 µs of the floor, >= 20x less overhead.
 // Env: N (errors per round, 20000), ROUNDS (7), WARMUP (1000). Writes

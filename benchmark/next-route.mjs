@@ -12,7 +12,7 @@
 // 127.0.0.1, warmed up for WARMUP seconds, then loaded by autocannon (programmatic API) for
 // DURATION seconds with CONNECTIONS connections; the variants take turns going first. Both
 // trackers send to a loopback ingest (DSN http://benchkey@127.0.0.1:<port>/1), which counts the
-// events it accepted against the 500s autocannon saw; it runs in its own process at nice 19 and SCHED_IDLE, so
+// events it accepted against the 500s autocannon saw; it runs in its own process at idle priority, so
 // the variant comes first when both want a core (a remote Sentry would not compete). Reports
 // requests/s and p99 latency per variant (medians of ROUNDS) and the ratios to no tracker. Only
 // 127.0.0.1 is loaded; npm install reaches the registry.

@@ -102,7 +102,9 @@ const ran = renderOnly ? [] : PROGRAMS.map((p) => p.name).filter((n) => !only.le
 if (previous && !renderOnly) {
   results.previousRun = {
     date: previous.date,
-    comparison: compare(results.headline.filter((f) => ran.includes(f.program)), previous.headline ?? headline(previous)),
+    // Derived from the previous run's own results, not its stored headline, so a
+    // change to what counts as a headline figure applies to both sides.
+    comparison: compare(results.headline.filter((f) => ran.includes(f.program)), headline(previous)),
   };
 } else {
   results.previousRun = previous?.previousRun ?? null;

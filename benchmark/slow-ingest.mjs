@@ -5,7 +5,7 @@
 // the delivered fraction (distinct events the ingest accepted / N), the drain time (first
 // capture to the last event accepted), whether flush() reported success, and the most requests
 // the ingest had open at once (counted by the ingest). Alternating, medians of ROUNDS. The ingest
-// runs in its own process at nice 19 and SCHED_IDLE, so the contender comes first when both want a core (a
+// runs in its own process at idle priority, so the contender comes first when both want a core (a
 // remote Sentry would not compete at all).
 // Env: N (2000), DELAYS (comma-separated ms, "50,200"), ROUNDS (2), FLUSH_MS (180000). Writes
 // benchmark/results/slow-ingest.json. Not a test: `npm run bench:slow` after `npm run build`.

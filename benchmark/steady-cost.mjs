@@ -8,7 +8,7 @@
 // (performance.eventLoopUtilization()) from the first capture until flush resolves, per error,
 // minus the floor: the same paced loop (same timers) that only creates the errors and reads
 // `err.stack`, in the same child, in SEGMENTS interleaved with the capture's. The loopback
-// ingest runs in its own process at nice 19 and SCHED_IDLE, so the contender comes first when both want a
+// ingest runs in its own process at idle priority, so the contender comes first when both want a
 // core (a remote Sentry would not compete at all). Reports medians of ROUNDS and @sentry/node's
 // overhead / ours.
 // Env: N (errors per round, 3000), RATE (errors/s, 1000), BATCH (10), SEGMENTS (6), ROUNDS (5),

@@ -2,10 +2,11 @@
 // distinct event ids it accepted and when the first and last arrived. Optional behaviours:
 // answer 429 (Retry-After, X-Sentry-Rate-Limits) for the first `limitMs` after the rate limit's
 // clock starts (the storm), or wait `delayMs` before answering each request (the slow ingest).
-// The HTTP server runs in a process of its own (ingest-server.mjs) at nice 19 and SCHED_IDLE, so it does not
-// take a core from the contender being measured when both want one (a remote Sentry would not
-// compete at all); this module starts it and asks it for its counts over IPC. Lenient on purpose: the strict,
-// protocol-checking receiver is the tests' (__test__/support/receiver.mjs).
+// The HTTP server runs in a process of its own (ingest-server.mjs) at idle priority (nice 19
+// and SCHED_IDLE), so it does not take a core from the contender being measured when both want
+// one (a remote Sentry would not compete at all); this module starts it and asks it for its
+// counts over IPC. Lenient on purpose: the strict, protocol-checking receiver is the tests'
+// (__test__/support/receiver.mjs).
 import { fork, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';

@@ -10,13 +10,11 @@
 export function headline(results) {
   const b = results.benchmarks ?? {};
   const out = [];
-  const PROGRAM = { slow: 'slow-ingest', next: 'next-route', worker: 'worker-throughput' };
+  // A key starts with the program that measured the figure.
   const add = (key, label, unit, value, rounds) => {
     if (value == null || !Number.isFinite(value)) return;
     const xs = (rounds ?? []).filter((x) => x != null && Number.isFinite(x));
-    const stem = key.split(/[.-]/)[0];
-    const program = key.startsWith('loop-cost') || key.startsWith('steady-cost') ? key.split('.')[0] : PROGRAM[stem] ?? stem;
-    out.push({ program, key, label, unit, value, range: xs.length > 1 ? [Math.min(...xs), Math.max(...xs)] : null });
+    out.push({ program: key.split('.')[0], key, label, unit, value, range: xs.length > 1 ? [Math.min(...xs), Math.max(...xs)] : null });
   };
   const us = (ns) => (ns == null ? null : ns / 1000);
   for (const [name, what] of [['loop-cost', 'burst'], ['steady-cost', 'steady rate']]) {
@@ -33,18 +31,18 @@ export function headline(results) {
   const slow = b['slow-ingest'];
   for (const d of slow?.delaysMs ?? []) {
     const s = slow.byDelay[d];
-    add(`slow-${d}.ours.drain`, `slow ingest ${d} ms: our drain time`, 's', s.ours.drainMs / 1000, s.runs?.ours.map((x) => x.drainMs / 1000));
+    add(`slow-ingest.${d}ms.ours.drain`, `slow ingest ${d} ms: our drain time`, 's', s.ours.drainMs / 1000, s.runs?.ours.map((x) => x.drainMs / 1000));
   }
   const next = b['next-route'];
   if (next) {
     for (const who of ['none', 'ours', 'sentry']) {
-      add(`next.${who}.rps`, `Next.js route, ${{ none: 'no tracker', ours: 'ours', sentry: '@sentry/nextjs' }[who]}: requests/s`, 'req/s', next[who].requestsPerSecond, next.runs?.[who]?.map((x) => x.requestsPerSecond));
+      add(`next-route.${who}.rps`, `Next.js route, ${{ none: 'no tracker', ours: 'ours', sentry: '@sentry/nextjs' }[who]}: requests/s`, 'req/s', next[who].requestsPerSecond, next.runs?.[who]?.map((x) => x.requestsPerSecond));
     }
   }
   const worker = b['worker-throughput'];
   if (worker) {
-    add('worker.mapped', 'worker throughput through source maps', 'events/s', worker.mapped.eventsPerSecond);
-    add('worker.unmapped', 'worker throughput without', 'events/s', worker.unmapped.eventsPerSecond);
+    add('worker-throughput.mapped', 'worker throughput through source maps', 'events/s', worker.mapped.eventsPerSecond);
+    add('worker-throughput.unmapped', 'worker throughput without', 'events/s', worker.unmapped.eventsPerSecond);
   }
   return out;
 }

@@ -230,7 +230,18 @@ mod tests {
         let first = resolve("http://localhost:9000/");
         assert!(!first.is_empty());
         assert_eq!(resolver.known.lock().len(), 1);
-        assert_eq!(resolve("http://localhost:9000/"), first);
+        // A name no lookup could answer resolves from what is remembered, while it is fresh.
+        let remembered: std::net::SocketAddr = "192.0.2.7:9000".parse().unwrap();
+        let mut addrs = resolver.empty();
+        addrs.push(remembered);
+        resolver
+            .known
+            .lock()
+            .insert("sentry.invalid:9000".to_owned(), (Instant::now(), addrs));
+        assert_eq!(
+            resolve("http://sentry.invalid:9000/api/1/envelope/"),
+            vec![remembered]
+        );
     }
 
     #[test]
