@@ -3,11 +3,12 @@
 //! sink), kept `auditRetentionDays`. Lines carry ids, the fingerprint, release and environment
 //! and a short reason: never the event's content, so never personal data.
 
+use crate::files;
 use crate::ledger::SinkKind;
 use crate::log;
 use parking_lot::Mutex;
 use serde_json::json;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -85,21 +86,21 @@ impl Audit {
         let mut file = self.file.lock();
         let result = (|| {
             if file.as_ref().is_none_or(|(day, _)| *day != now.date()) {
-                fs::create_dir_all(&self.dir)?;
+                files::private_dir(&self.dir)?;
                 let path = self.dir.join(format!("audit-{}.ndjson", now.date()));
-                *file = Some((
-                    now.date(),
-                    OpenOptions::new().create(true).append(true).open(path)?,
-                ));
+                *file = Some((now.date(), files::append(&path)?));
                 self.prune(now.date());
             }
             file.as_mut().expect("just opened").1.write_all(bytes)
         })();
         if let Err(e) = result {
-            log::warn(format_args!(
-                "audit: could not write {}: {e}",
-                self.dir.display()
-            ));
+            log::warn_once(
+                "audit",
+                format_args!(
+                    "audit: could not write {}: {e}; the audit trail is off",
+                    self.dir.display()
+                ),
+            );
         }
     }
 

@@ -36,6 +36,8 @@ impl SinkKind {
 pub struct Ledger {
     /// Events recovered from an earlier process's spool.
     pub replayed: AtomicU64,
+    /// Replays under way (each on its own thread); `flush` waits for them.
+    pub replaying: AtomicUsize,
     /// Sequence numbers handed out: captured plus replayed. Every `trackError` bumps it, so
     /// it has a cache line of its own: the counters the worker and senders bump beside it
     /// would otherwise pull the line away from the calling thread on every event.
@@ -73,6 +75,7 @@ impl Ledger {
     const fn new() -> Self {
         Ledger {
             replayed: AtomicU64::new(0),
+            replaying: AtomicUsize::new(0),
             next_seq: CachePadded::new(AtomicU64::new(0)),
             committed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),

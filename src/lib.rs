@@ -6,6 +6,7 @@ mod audit;
 mod capture;
 mod event;
 mod exit;
+mod files;
 mod fingerprint;
 mod groups;
 mod ledger;
@@ -47,9 +48,8 @@ pub fn init(env: Env, options: Option<Unknown>) -> Result<()> {
     let options = options.map_or(serde_json::Value::Null, |o| {
         capture::to_json(&js, o.value().value)
     });
-    match Config::resolve(&options, env_var) {
-        Ok(config) => {
-            pipeline::configure(config, host(&env));
+    match Config::resolve(&options, env_var).and_then(|c| pipeline::configure(c, host(&env))) {
+        Ok(_) => {
             exit::install(env.raw());
             Ok(())
         }
@@ -218,18 +218,24 @@ fn track(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> String {
 fn track_id(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> sentry_types::Uuid {
     let js = Js::new(env.raw());
     let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
-        let setup = pipeline::current().unwrap_or_else(|| {
-            let setup = pipeline::configure(Config::from_env_lenient(env_var), host(env));
-            exit::install(env.raw());
-            setup
-        });
+        let setup = match pipeline::current() {
+            Some(setup) => setup,
+            None => {
+                // From the environment, storage trouble is a warning, never an error.
+                let setup = pipeline::configure(Config::from_env_lenient(env_var), host(env))
+                    .map_err(|e| log::warn(format_args!("{e}")))
+                    .ok()?;
+                exit::install(env.raw());
+                setup
+            }
+        };
         let (event_id, keep) = pipeline::admit(&setup);
         if keep {
             pipeline::submit(event_id, copy(&js), setup);
         }
-        event_id
+        Some(event_id)
     }));
-    tracked.unwrap_or_else(|_| {
+    tracked.ok().flatten().unwrap_or_else(|| {
         LEDGER.failed.fetch_add(1, Relaxed);
         sentry_types::Uuid::nil()
     })
@@ -239,7 +245,7 @@ fn track_id(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> sentry_ty
 /// sink (or failed there for good), `false` if `timeoutMs` (default 2000) passes first. The
 /// event loop stays free while it waits.
 #[napi(ts_return_type = "Promise<boolean>")]
-pub fn flush(timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+pub fn flush(timeout_ms: Option<f64>) -> AsyncTask<Wait> {
     AsyncTask::new(Wait {
         timeout: timeout(timeout_ms),
         close: false,
@@ -250,7 +256,7 @@ pub fn flush(timeout_ms: Option<u32>) -> AsyncTask<Wait> {
 /// alive, so the process exits by itself afterwards. A later `trackError` starts afresh
 /// from the environment.
 #[napi(ts_return_type = "Promise<boolean>")]
-pub fn close(timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+pub fn close(timeout_ms: Option<f64>) -> AsyncTask<Wait> {
     AsyncTask::new(Wait {
         timeout: timeout(timeout_ms),
         close: true,
@@ -284,6 +290,9 @@ pub struct Stats {
     pub sinks: SinkStats,
     /// Each group of errors (one fingerprint), most frequent first.
     pub groups: Vec<GroupStats>,
+    /// Why events are not being kept under `dataDir` (no spool, outbox or audit trail, so an
+    /// outage or a crash loses what waits), or `null` when they are.
+    pub storage_error: Option<String>,
 }
 
 /// One group of errors: the same fingerprint.
@@ -358,6 +367,7 @@ pub fn stats() -> Stats {
             legacy: counts(SinkKind::Legacy),
             outbox: counts(SinkKind::Outbox),
         },
+        storage_error: pipeline::current().and_then(|s| s.durable.problem.clone()),
         groups: groups::snapshot(|g| GroupStats {
             fingerprint: g.fingerprint.clone(),
             title: g.title.clone(),
@@ -370,7 +380,7 @@ pub fn stats() -> Stats {
 }
 
 /// The configuration in force, as `init` (or the environment) resolved it; `null` before
-/// either. Secrets (DSN key, legacy token, user id salt) are not included.
+/// either. Secrets (DSN key, legacy token, user id salt, a password in a URL) are not included.
 #[napi(object)]
 pub struct Configuration {
     /// The Sentry envelope endpoint events go to, if a DSN is set.
@@ -387,7 +397,10 @@ pub fn configuration() -> Option<Configuration> {
         let c = &setup.config;
         Configuration {
             sentry_endpoint: c.dsn.as_ref().map(|d| d.envelope_api_url().to_string()),
-            legacy_endpoint: c.legacy_endpoint.as_ref().map(|u| u.to_string()),
+            legacy_endpoint: c
+                .legacy_endpoint
+                .as_ref()
+                .map(|u| options::redact_url(u.as_str())),
             data_dir: c.data_dir.to_string_lossy().into_owned(),
             release: c.release.clone(),
             environment: c.environment.clone(),
@@ -417,8 +430,16 @@ impl Task for Wait {
     }
 }
 
-fn timeout(ms: Option<u32>) -> Duration {
-    Duration::from_millis(u64::from(ms.unwrap_or(2000)))
+/// A wait in milliseconds as JS gives it: negative or NaN is no wait, and none is longer than
+/// a day (`u32` would wrap -1 into 49 days).
+fn timeout(ms: Option<f64>) -> Duration {
+    let ms = ms.unwrap_or(2000.0);
+    let ms = if ms.is_nan() {
+        0.0
+    } else {
+        ms.clamp(0.0, 86_400_000.0)
+    };
+    Duration::from_millis(ms as u64)
 }
 
 fn env_var(name: &str) -> Option<String> {

@@ -20,3 +20,15 @@ pub fn debug(args: Arguments<'_>) {
 pub fn warn(args: Arguments<'_>) {
     eprintln!("[error-tracker] warning: {args}");
 }
+
+/// `warn`, once per `topic` for the life of the process: for trouble that would otherwise
+/// repeat on every event (an unwritable `dataDir`).
+pub fn warn_once(topic: &'static str, args: Arguments<'_>) {
+    static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.contains(&topic) {
+        warned.push(topic);
+        drop(warned);
+        warn(args);
+    }
+}

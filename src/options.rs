@@ -88,6 +88,8 @@ pub struct Config {
     pub legacy_token: Option<String>,
     pub legacy_max_requests_per_minute: u32,
     pub data_dir: PathBuf,
+    /// `dataDir` came as an option: if events cannot be kept there, `init` throws.
+    pub data_dir_given: bool,
     pub debug: bool,
     pub scrub: ScrubConfig,
     pub max_queue_memory_bytes: usize,
@@ -378,6 +380,7 @@ impl Config {
                 format!("must be a whole number from 0 to 5, got {context_lines}"),
             ));
         }
+        let data_dir_given = matches!(r.source("dataDir"), Some(Source::Option(_)));
         let data_dir = match r.string("dataDir")? {
             Some(dir) => PathBuf::from(dir),
             None => std::env::current_dir()
@@ -408,9 +411,17 @@ impl Config {
                     other => Err(format!("must be an http or https URL, not {other}:")),
                 }
             })?,
-            legacy_token: r.string("legacyToken")?,
+            legacy_token: r.parsed("legacyToken", |t| {
+                // It becomes a header: a CR or LF (or any control character) would fail
+                // every request, forever, long after `init` said all was well.
+                match t.chars().find(|c| c.is_control()) {
+                    Some(c) => Err(format!("contains {c:?}, which an HTTP header cannot carry")),
+                    None => Ok(t.to_owned()),
+                }
+            })?,
             legacy_max_requests_per_minute: budget as u32,
             data_dir,
+            data_dir_given,
             debug: r.boolean("debug")?.unwrap_or(false),
             scrub: ScrubConfig {
                 user_id_salt: r.string("userIdSalt")?,
@@ -436,6 +447,19 @@ impl Config {
                 }
             }
         }
+    }
+}
+
+/// `url` without its user info (`https://user:secret@host/` becomes `https://host/`), for
+/// anything shown or logged. Text that is not a URL is shown as `[not a URL]`.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => "[not a URL]".to_owned(),
     }
 }
 
@@ -593,6 +617,8 @@ mod tests {
             (json!({ "contextLines": 6 }), "contextLines"),
             (json!({ "captureUncaught": "yes" }), "captureUncaught"),
             (json!({ "auditRetentionDays": 1.5 }), "auditRetentionDays"),
+            (json!({ "legacyToken": "abc\r\nX-Evil: 1" }), "legacyToken"),
+            (json!({ "legacyToken": "abc\ndef" }), "legacyToken"),
             (json!({ "sampelRate": 1 }), "options"),
             (json!("dsn"), "options"),
         ];
@@ -660,6 +686,15 @@ mod tests {
             Some("x@9"),
             "SENTRY_RELEASE wins over commits"
         );
+    }
+
+    #[test]
+    fn urls_are_shown_without_user_info() {
+        assert_eq!(
+            redact_url("https://svc:Sup3rS3cret@ingest.example/capture?x=1"),
+            "https://ingest.example/capture?x=1"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9/a"), "http://127.0.0.1:9/a");
     }
 
     #[test]

@@ -5,12 +5,13 @@
 use crate::audit::Audit;
 use crate::capture::Captured;
 use crate::event::Host;
+use crate::ledger::SinkKind;
 use crate::ledger::LEDGER;
 use crate::log;
-use crate::options::Config;
-use crate::scrub::Scrubber;
+use crate::options::{Config, ConfigError};
+use crate::scrub::{Scrubber, Texts};
 use crate::sinks::{self, Durable, Finished, Record, Sink};
-use crate::spool::{replay, Spool};
+use crate::spool::{replay, Spool, SpoolRef};
 use crate::threads;
 use crate::worker::{self, Job};
 use crossbeam_channel::{unbounded, Sender};
@@ -54,114 +55,190 @@ fn pipeline() -> &'static Pipeline {
     })
 }
 
-/// Installs a new setup for errors captured from now on.
-pub fn configure(config: Config, host: Host) -> Arc<Setup> {
+/// Installs a new setup for errors captured from now on. Fails only when `dataDir` was given
+/// as an option and events cannot be kept there: a programming error the caller must hear of.
+/// From the environment (or by default) the same trouble is a warning and `stats().storageError`.
+pub fn configure(config: Config, host: Host) -> Result<Arc<Setup>, ConfigError> {
     log::set_debug(config.debug);
     log::debug(format_args!(
         "init: sentry={} legacy={} environment={} release={}",
         config
             .dsn
             .as_ref()
-            .map_or("off".to_owned(), |d| d.to_string()),
+            .map_or("off".to_owned(), |d| d.envelope_api_url().to_string()),
         config
             .legacy_endpoint
             .as_ref()
-            .map_or("off", |u| u.as_str()),
+            .map_or("off".to_owned(), |u| crate::options::redact_url(u.as_str())),
         config.environment,
         config.release.as_deref().unwrap_or("(none)"),
     ));
-    let sinks = sinks::for_config(&config);
-    let spool = Spool::open(&config.data_dir)
-        .map_err(|e| {
-            log::warn(format_args!(
-                "cannot keep a spool under {} ({e}); events wait in memory only and a crash loses them",
+    let (spool, problem) = match Spool::open(&config.data_dir) {
+        Ok(spool) => (Some(spool), None),
+        Err(e) => {
+            let problem = format!(
+                "cannot keep events under {} ({e}): no spool, outbox or audit trail, so a crash \
+                 or an outage loses what is waiting",
                 config.data_dir.display()
-            ))
-        })
-        .ok();
+            );
+            if config.data_dir_given {
+                return Err(ConfigError {
+                    field: "dataDir".to_owned(),
+                    message: problem,
+                });
+            }
+            log::warn(format_args!("{problem}"));
+            (None, Some(problem))
+        }
+    };
     let durable = Arc::new(Durable {
         spool,
         audit: Audit::new(config.data_dir.join("audit"), config.audit_retention_days),
+        problem,
     });
     let setup = Arc::new(Setup {
         scrubber: Scrubber::new(&config.scrub),
+        sinks: sinks::for_config(&config),
         config,
         host,
-        sinks,
         durable,
     });
     replay(&setup);
     *pipeline().setup.write() = Some(setup.clone());
-    setup
+    Ok(setup)
 }
 
-/// Sends again what an earlier process captured and did not deliver everywhere. The events are
-/// copied into this setup's spool (with the sinks they are still owed to) before the old
-/// directory goes, so a crash in between costs a duplicate at worst.
+/// Sends again what earlier processes captured and did not deliver everywhere, on a thread of
+/// its own so that `init` never waits on the disk. The events are copied into this setup's
+/// spool (with the sinks they are still owed to) before the old directory goes, so a crash in
+/// between costs a duplicate at worst.
 fn replay(setup: &Arc<Setup>) {
     let Some(spool) = &setup.durable.spool else {
         return;
     };
     let orphans = replay::find(&setup.config.data_dir, spool);
-    if orphans.events.is_empty() {
-        orphans.remove();
+    if orphans.is_empty() {
         return;
     }
-    let mut ready = Vec::new();
-    for recovered in &orphans.events {
-        let Some(payload) = replay::with_sinks(&recovered.payload, &recovered.sinks) else {
-            continue;
-        };
-        let Ok(record) = serde_json::from_slice::<Record>(&payload) else {
-            continue;
-        };
-        let at = match spool.append(&payload) {
-            Ok(at) => at,
-            Err(e) => {
-                log::warn(format_args!(
-                    "spool: cannot replay into {}: {e}",
-                    spool.dir().display()
-                ));
-                return; // leave the old directory for the next start
-            }
-        };
-        ready.push((record, at, payload.len(), recovered.sinks.clone()));
-    }
-    if let Err(e) = spool.commit() {
+    LEDGER.replaying.fetch_add(1, Relaxed);
+    let setup = setup.clone();
+    let spawned = threads::spawn("error-tracker-replay".into(), move || {
+        for orphan in orphans {
+            replay_dir(&setup, orphan);
+        }
+        LEDGER.replaying.fetch_sub(1, Relaxed);
+    });
+    if let Err(e) = spawned {
+        LEDGER.replaying.fetch_sub(1, Relaxed);
         log::warn(format_args!(
-            "spool: cannot replay into {}: {e}",
-            spool.dir().display()
+            "spool: cannot start replaying ({e}); the next start will"
         ));
+    }
+}
+
+/// Replays one dead process's spool directory, in groups of `REPLAY_GROUP` (one fsync each),
+/// and removes it once all of it is in ours.
+fn replay_dir(setup: &Setup, orphan: replay::Orphan) {
+    const REPLAY_GROUP: usize = 256;
+    let spool = setup.durable.spool.as_ref().expect("replay needs a spool");
+    let mut group: Vec<(Record, SpoolRef, usize)> = Vec::new();
+    let mut trouble: Option<String> = None;
+    let commit = |group: &mut Vec<(Record, SpoolRef, usize)>| -> Result<(), String> {
+        spool.commit().map_err(|e| e.to_string())?;
+        for (record, at, bytes) in group.drain(..) {
+            hand_over(setup, record, at, bytes);
+        }
+        Ok(())
+    };
+    orphan.read(|recovered| {
+        if trouble.is_some() {
+            return;
+        }
+        let Ok(mut record) = serde_json::from_slice::<Record>(&recovered.payload) else {
+            log::warn(format_args!("spool: skipped a record that is not an event"));
+            return;
+        };
+        record.sinks = recovered
+            .sinks
+            .iter()
+            .map(|k| k.name().to_owned())
+            .collect();
+        // Nothing read from disk is trusted: a forged record, or one spooled under an older
+        // policy, is scrubbed again under the policy in force now.
+        let mut stack = record.stack.take().unwrap_or_default();
+        record.event = setup.scrubber.event(record.event, Texts(vec![&mut stack]));
+        record.stack = Some(stack).filter(|s| !s.is_empty());
+        let payload = serde_json::to_vec(&record).unwrap_or_default();
+        match spool.append(&payload) {
+            Ok(at) => group.push((record, at, payload.len())),
+            Err(e) => trouble = Some(e.to_string()),
+        }
+        if group.len() >= REPLAY_GROUP {
+            if let Err(e) = commit(&mut group) {
+                trouble = Some(e);
+            }
+        }
+    });
+    if trouble.is_none() {
+        if let Err(e) = commit(&mut group) {
+            trouble = Some(e);
+        }
+    }
+    match trouble {
+        None => orphan.remove(),
+        Some(e) => log::warn(format_args!(
+            "spool: cannot replay into {}: {e}; the rest waits for the next start",
+            spool.dir().display()
+        )),
+    }
+}
+
+/// Hands a replayed event to the sinks this setup has among those it is owed to. Those it
+/// lacks (a start without `SENTRY_DSN`, say) keep it owed in the spool, untouched, for a start
+/// that has them; if it has none of them, the event just stays there.
+fn hand_over(setup: &Setup, record: Record, at: SpoolRef, bytes: usize) {
+    let owed: Vec<SinkKind> = record
+        .sinks
+        .iter()
+        .filter_map(|s| SinkKind::from_name(s))
+        .collect();
+    let (now, later): (Vec<&dyn Sink>, usize) =
+        owed.iter().fold((Vec::new(), 0), |(mut now, later), kind| {
+            match setup.sinks.iter().find(|s| s.kind() == *kind) {
+                Some(sink) => {
+                    now.push(sink.as_ref());
+                    (now, later)
+                }
+                None => (now, later + 1),
+            }
+        });
+    if later > 0 {
+        log::debug(format_args!(
+            "spool: event {} stays owed to {later} sink(s) not configured now",
+            record.id
+        ));
+    }
+    if now.is_empty() {
         return;
     }
-    log::debug(format_args!(
-        "spool: replaying {} event(s) from an earlier process",
-        ready.len()
-    ));
-    orphans.remove();
-    for (record, at, bytes, owed) in ready {
-        // Replayed first, so `captured` (seqs minus replays) never counts this one.
-        LEDGER.replayed.fetch_add(1, Relaxed);
-        let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
-        LEDGER.committed.fetch_add(1, Relaxed);
-        let finished = Arc::new(Finished::new(
+    // Replayed first, so `captured` (seqs minus replays) never counts this one.
+    LEDGER.replayed.fetch_add(1, Relaxed);
+    let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
+    LEDGER.committed.fetch_add(1, Relaxed);
+    let finished = Arc::new(
+        Finished::new(
             seq,
             record,
             bytes,
             false,
             Some(at),
             setup.durable.clone(),
-            owed.len(),
-        ));
-        for kind in owed {
-            match setup.sinks.iter().find(|s| s.kind() == kind) {
-                Some(sink) => sink.submit(finished.clone()),
-                None => finished.done(
-                    kind,
-                    Err(format!("{} is no longer configured", kind.name())),
-                ),
-            }
-        }
+            now.len(),
+        )
+        .carried(later > 0),
+    );
+    for sink in now {
+        sink.submit(finished.clone());
     }
 }
 
@@ -208,9 +285,17 @@ pub fn flush(timeout: Duration) -> bool {
     let Some(p) = PIPELINE.get() else {
         return true;
     };
+    let deadline = Instant::now() + timeout;
+    // Events being replayed count as captured before the call.
+    while LEDGER.replaying.load(Relaxed) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
     let target = LEDGER.next_seq.load(Relaxed);
     p.worker.unpark();
-    LEDGER.wait_settled(target, Instant::now() + timeout)
+    LEDGER.wait_settled(target, deadline)
 }
 
 /// Waits until every error captured so far is in the spool (not delivered: written down), so

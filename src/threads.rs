@@ -27,6 +27,15 @@ where
     })
 }
 
+/// What a caught panic said, for a log line.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
 /// On Linux, the `SCHED_IDLE` policy, with nice 19 under it in case the policy is refused. Both
 /// are per thread, and neither needs privilege. Nice alone is not enough: a normal thread
 /// waking up (the JS thread, when its timer fires) waits for a nice-19 thread on its core to

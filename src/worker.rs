@@ -58,7 +58,8 @@ pub fn run(queue: Receiver<Job>) {
                     Ok(ready) => group.push(ready),
                     Err(panic) => {
                         log::warn(format_args!(
-                            "event {seq} could not be processed: {panic:?}"
+                            "event {seq} could not be processed: {}",
+                            crate::threads::panic_text(&*panic)
                         ));
                         LEDGER.failed.fetch_add(1, Relaxed);
                         LEDGER.committed.fetch_add(1, Relaxed);

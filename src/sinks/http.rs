@@ -32,6 +32,9 @@ pub fn agent(connections: usize) -> Agent {
         .http_status_as_error(false)
         .max_idle_connections(connections)
         .max_idle_connections_per_host(connections)
+        // A redirect is never followed: ureq would turn the POST into a body-less GET, take the
+        // 200 it gets as delivery, and carry the credentials to the other host.
+        .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(5)))
         .timeout_global(Some(Duration::from_secs(30)))
         .user_agent(USER_AGENT)
@@ -135,9 +138,15 @@ pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> 
             let after = retry_after
                 .as_deref()
                 .and_then(|h| parse_retry_after(h, SystemTime::now()));
+            let body = match header("location") {
+                Some(location) if (300..400).contains(&status) => {
+                    format!("redirect to {}", crate::options::redact_url(&location))
+                }
+                _ => text.trim().to_owned(),
+            };
             Reply {
                 status,
-                attempt: verdict(status, after, text.trim()),
+                attempt: verdict(status, after, &body),
                 retry_after,
                 rate_limits: header("x-sentry-rate-limits"),
             }
@@ -145,14 +154,30 @@ pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> 
     }
 }
 
-/// `Retry-After` in seconds or as an HTTP date.
+/// The longest any server may hold delivery back, whatever it asks (`Retry-After: 1e20`):
+/// events wait, so a hostile or broken answer must not stop them for longer than this.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A server-given number of seconds as a wait, within `MAX_WAIT`; `None` when it is not a
+/// number of seconds at all.
+pub fn seconds(text: &str) -> Option<Duration> {
+    let seconds: f64 = text.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::from_secs_f64(seconds.ceil().min(MAX_WAIT.as_secs_f64())))
+}
+
+/// `Retry-After` in seconds or as an HTTP date, within `MAX_WAIT`.
 pub fn parse_retry_after(header: &str, now: SystemTime) -> Option<Duration> {
     let header = header.trim();
-    if let Ok(seconds) = header.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    if header.parse::<f64>().is_ok() {
+        return seconds(header);
     }
     let at = httpdate::parse_http_date(header).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_WAIT),
+    )
 }
 
 fn verdict(status: u16, retry_after: Option<Duration>, body: &str) -> Attempt {
@@ -164,7 +189,8 @@ fn verdict(status: u16, retry_after: Option<Duration>, body: &str) -> Attempt {
     };
     match status {
         200..=299 => Attempt::Delivered,
-        429 | 408 | 500..=599 => Attempt::Retry {
+        // A 3xx too: the ingest is behind a proxy that moved, and the event is still owed.
+        300..=399 | 429 | 408 | 500..=599 => Attempt::Retry {
             after: retry_after,
             reason: reason(),
         },
@@ -193,6 +219,23 @@ mod tests {
         assert!(matches!(verdict(503, None, ""), Attempt::Retry { .. }));
         assert!(matches!(verdict(400, None, "bad"), Attempt::Rejected(r) if r.contains("400")));
         assert!(matches!(verdict(413, None, ""), Attempt::Rejected(_)));
+        assert!(matches!(
+            verdict(301, None, "redirect to https://x/"),
+            Attempt::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn absurd_waits_are_capped_at_a_day() {
+        let now = SystemTime::now();
+        assert_eq!(parse_retry_after("1e20", now), Some(MAX_WAIT));
+        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("-3", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(MAX_WAIT)
+        );
     }
 
     #[test]

@@ -65,12 +65,16 @@ pub struct Finished {
     pending: AtomicUsize,
     /// Sinks that have counted it as retrying (bit per `SinkKind`).
     retrying: AtomicUsize,
+    /// Also owed to a sink this setup lacks: its spool record stays once the others are done.
+    carried: bool,
 }
 
 /// The files every event of a setup is accounted in.
 pub struct Durable {
     pub spool: Option<Spool>,
     pub audit: Audit,
+    /// Why events are not kept under `dataDir`, if they are not.
+    pub problem: Option<String>,
 }
 
 impl Finished {
@@ -110,7 +114,14 @@ impl Finished {
             durable,
             pending: AtomicUsize::new(sinks),
             retrying: AtomicUsize::new(0),
+            carried: false,
         }
+    }
+
+    /// Marks it as owed to a sink this setup lacks as well (see `carried`).
+    pub fn carried(mut self, carried: bool) -> Self {
+        self.carried = carried;
+        self
     }
 
     /// The event to send: from memory, or read back from the spool.
@@ -157,6 +168,17 @@ impl Finished {
         }
     }
 
+    /// A sink has no thread left to send it (one could not be started). The event is not
+    /// acknowledged: it stays owed in the spool, and the next start delivers it.
+    pub fn unsent(&self, sink: SinkKind) {
+        log::warn(format_args!(
+            "{}: no sender thread; event {} stays in the spool for the next start",
+            sink.name(),
+            self.id
+        ));
+        self.retrying(sink, "no sender thread");
+    }
+
     /// A sink is done with this event: delivered (`Ok`) or failed for good (`Err(reason)`).
     pub fn done(&self, sink: SinkKind, outcome: Result<(), String>) {
         if self.retrying.load(Ordering::Acquire) & (1 << sink as usize) != 0 {
@@ -171,7 +193,12 @@ impl Finished {
             }
             Err(reason) => {
                 LEDGER.record_failed(sink);
-                log::warn(format_args!(
+                // The outbox fails only when `dataDir` cannot be written: once is enough.
+                let warn: fn(std::fmt::Arguments<'_>) = match sink {
+                    SinkKind::Outbox => |args| log::warn_once("outbox", args),
+                    _ => log::warn,
+                };
+                warn(format_args!(
                     "{} rejected event {}: {reason}",
                     sink.name(),
                     self.id
@@ -188,7 +215,9 @@ impl Finished {
             spool.ack(&self.id, sink);
         }
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let (Some(spool), Some(at)) = (&self.durable.spool, self.spooled) {
+            if let (Some(spool), Some(at), false) =
+                (&self.durable.spool, self.spooled, self.carried)
+            {
                 spool.settle(at);
             }
             LEDGER.settle(self.seq);

@@ -11,11 +11,12 @@
 pub mod record;
 pub mod replay;
 
+use crate::files;
 use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -55,15 +56,14 @@ struct Active {
 impl Spool {
     /// Opens a fresh spool directory for this process under `data_dir/spool/`.
     pub fn open(data_dir: &Path) -> io::Result<Spool> {
-        let root = data_dir.join("spool");
-        fs::create_dir_all(&root)?;
-        let dir = root.join(format!(
+        let dir = Self::root(data_dir).join(format!(
             "{}-{}",
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ));
-        fs::create_dir(&dir)?;
-        let lock = File::create(dir.join("lock"))?;
+        files::private_dir(&Self::root(data_dir))?;
+        files::private_dir(&dir)?;
+        let lock = files::append(&dir.join("lock"))?;
         lock.try_lock()
             .map_err(|e| io::Error::other(format!("cannot lock {}: {e}", dir.display())))?;
         Ok(Spool {
@@ -101,10 +101,7 @@ impl Spool {
             }
             let n = inner.next_segment;
             inner.next_segment += 1;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.segment_path(n))?;
+            let file = files::append(&self.segment_path(n))?;
             inner.active = Some(Active {
                 n,
                 file: BufWriter::with_capacity(256 * 1024, file),
@@ -137,7 +134,7 @@ impl Spool {
 
     /// Reads back the payload of a record (for an event that waited on disk).
     pub fn read(&self, r: SpoolRef) -> io::Result<Vec<u8>> {
-        let mut file = File::open(self.segment_path(r.segment))?;
+        let mut file = files::read_regular(&self.segment_path(r.segment))?;
         file.seek(SeekFrom::Start(r.offset))?;
         let mut line = vec![0; r.len as usize];
         file.read_exact(&mut line)?;
@@ -153,12 +150,7 @@ impl Spool {
         let mut inner = self.inner.lock();
         let result = (|| {
             if inner.acks.is_none() {
-                inner.acks = Some(
-                    OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(self.dir.join("acks.log"))?,
-                );
+                inner.acks = Some(files::append(&self.dir.join("acks.log"))?);
             }
             let mut line = Vec::with_capacity(payload.len() + 10);
             record::write(&mut line, payload.as_bytes())?;
@@ -218,11 +210,76 @@ impl Drop for Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn temp() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("et-spool-{}", uuid::Uuid::new_v4().simple()));
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// What the dead processes' directories still owe: (id, sinks), and damaged records.
+    fn owed(data: &Path, live: &Spool) -> (Vec<(String, Vec<SinkKind>)>, usize) {
+        let mut owed = Vec::new();
+        let mut corrupt = 0;
+        for orphan in replay::find(data, live) {
+            corrupt += orphan.read(|e| {
+                let head: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+                owed.push((head["id"].as_str().unwrap().to_owned(), e.sinks));
+            });
+        }
+        (owed, corrupt)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn hostile_files_in_a_dead_spool_are_not_followed_or_read_whole() {
+        let data = temp();
+        let old = Spool::open(&data).unwrap();
+        old.append(&record("a", &["sentry"])).unwrap();
+        old.commit().unwrap();
+        let old_dir = old.dir().to_owned();
+        drop(old);
+        // A FIFO would hang a reader, /dev/zero would never end: neither is a regular file.
+        let fifo = old_dir.join("00000002.seg");
+        let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink("/dev/zero", old_dir.join("00000003.seg")).unwrap();
+        // A spool directory that is a link to a folder elsewhere is not ours to lock or read.
+        let elsewhere = temp();
+        fs::write(elsewhere.join("00000001.seg"), b"").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, Spool::root(&data).join("linked")).unwrap();
+
+        let live = Spool::open(&data).unwrap();
+        let (owed, corrupt) = owed(&data, &live);
+        assert_eq!(owed, [("a".to_owned(), vec![SinkKind::Sentry])]);
+        assert_eq!(corrupt, 2, "the FIFO and the link are reported");
+        assert!(
+            !elsewhere.join("lock").exists(),
+            "no lock file is created through a link"
+        );
+        drop(live);
+        fs::remove_dir_all(data).unwrap();
+        fs::remove_dir_all(elsewhere).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn spool_files_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let data = temp();
+        let spool = Spool::open(&data).unwrap();
+        spool.append(&record("a", &["sentry"])).unwrap();
+        spool.commit().unwrap();
+        spool.ack("a", SinkKind::Sentry);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&Spool::root(&data)), 0o700);
+        assert_eq!(mode(spool.dir()), 0o700);
+        for file in ["lock", "00000001.seg", "acks.log"] {
+            assert_eq!(mode(&spool.dir().join(file)), 0o600, "{file}");
+        }
+        drop(spool);
+        fs::remove_dir_all(data).unwrap();
     }
 
     fn record(id: &str, sinks: &[&str]) -> Vec<u8> {
@@ -266,12 +323,8 @@ mod tests {
             fs::copy(file.path(), dead.join(file.file_name())).unwrap();
         }
         let live = Spool::open(&data).unwrap();
-        let orphans = replay::find(&data, &live);
-        assert_eq!(
-            orphans.events.len(),
-            0,
-            "a delivered event would be sent again"
-        );
+        let (owed, _) = owed(&data, &live);
+        assert_eq!(owed.len(), 0, "a delivered event would be sent again");
         // The spool still takes new events after settling everything.
         let b = spool.append(&record("b", &["sentry"])).unwrap();
         spool.commit().unwrap();
@@ -302,16 +355,8 @@ mod tests {
         busy.append(&record("z", &["sentry"])).unwrap();
         busy.commit().unwrap();
         let live = Spool::open(&data).unwrap();
-        let orphans = replay::find(&data, &live);
-        assert_eq!(orphans.corrupt, 1);
-        let owed: Vec<(String, Vec<SinkKind>)> = orphans
-            .events
-            .iter()
-            .map(|e| {
-                let head: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
-                (head["id"].as_str().unwrap().to_owned(), e.sinks.clone())
-            })
-            .collect();
+        let (owed, corrupt) = owed(&data, &live);
+        assert_eq!(corrupt, 1);
         assert_eq!(
             owed,
             [
@@ -319,7 +364,9 @@ mod tests {
                 ("b".to_owned(), vec![SinkKind::Sentry])
             ]
         );
-        orphans.remove();
+        for orphan in replay::find(&data, &live) {
+            orphan.remove();
+        }
         assert!(!old_dir.exists());
         assert!(busy.dir().exists() && live.dir().exists());
         drop((busy, live));

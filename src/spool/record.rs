@@ -2,10 +2,16 @@
 //! only cut the last line short; a line without its newline or whose checksum fails is skipped
 //! and counted, and the lines after it still read.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Read, Write};
 
-/// Appends one framed record to `out`.
+/// Appends one framed record to `out`; a payload over `MAX_RECORD` is refused.
 pub fn write(out: &mut impl Write, payload: &[u8]) -> io::Result<usize> {
+    if payload.len() > MAX_RECORD {
+        return Err(io::Error::other(format!(
+            "a record of {} bytes is over the spool's limit",
+            payload.len()
+        )));
+    }
     let crc = crc32fast::hash(payload);
     let head = format!("{crc:08x} ");
     out.write_all(head.as_bytes())?;
@@ -14,29 +20,39 @@ pub fn write(out: &mut impl Write, payload: &[u8]) -> io::Result<usize> {
     Ok(head.len() + payload.len() + 1)
 }
 
-/// What a spool file held: the payloads that check out, and how many lines did not.
-pub struct Read<'a> {
-    pub records: Vec<(u64, &'a [u8])>,
-    pub corrupt: usize,
-}
+/// Longest record the spool writes, and so the longest line a reader takes in: a tampered
+/// file cannot make a reader hold more than this at once.
+pub const MAX_RECORD: usize = 128 * 1024 * 1024;
 
-/// Every intact record in `bytes`, with its offset.
-pub fn read_all(bytes: &[u8]) -> Read<'_> {
-    let mut records = Vec::new();
+/// Calls `each` with the payload of every intact record `reader` holds, one at a time, and
+/// returns how many lines were damaged: a checksum that fails, a line longer than
+/// `MAX_RECORD`, or a torn last line.
+pub fn read(mut reader: impl BufRead, mut each: impl FnMut(&[u8])) -> usize {
+    // The longest line a record makes: checksum, space, payload, newline.
+    const LINE: u64 = MAX_RECORD as u64 + 10;
+    let mut line = Vec::new();
     let mut corrupt = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        let Some(len) = bytes[at..].iter().position(|b| *b == b'\n') else {
-            corrupt += 1; // a torn last line
-            break;
-        };
-        match check(&bytes[at..at + len]) {
-            Some(payload) => records.push((at as u64, payload)),
-            None => corrupt += 1,
+    loop {
+        line.clear();
+        match (&mut reader).take(LINE).read_until(b'\n', &mut line) {
+            Ok(0) => return corrupt,
+            Ok(_) if line.last() == Some(&b'\n') => {
+                line.pop();
+                match check(&line) {
+                    Some(payload) => each(payload),
+                    None => corrupt += 1,
+                }
+            }
+            Ok(n) if n as u64 == LINE => {
+                corrupt += 1;
+                if reader.skip_until(b'\n').is_err() {
+                    return corrupt;
+                }
+            }
+            // A torn last line, or a file that cannot be read on.
+            Ok(_) | Err(_) => return corrupt + 1,
         }
-        at += len + 1;
     }
-    Read { records, corrupt }
 }
 
 /// The payload of one line (without its newline), if its checksum holds.
@@ -60,25 +76,33 @@ mod tests {
         let second = file.len();
         write(&mut file, br#"{"b":2}"#).unwrap();
         write(&mut file, br#"{"c":3}"#).unwrap();
-        let read = read_all(&file);
-        assert_eq!(read.records.len(), 3);
-        assert_eq!(read.corrupt, 0);
+        let all = |bytes: &[u8]| {
+            let mut records: Vec<Vec<u8>> = Vec::new();
+            let corrupt = read(bytes, |p| records.push(p.to_vec()));
+            (records, corrupt)
+        };
+        let (records, corrupt) = all(&file);
+        assert_eq!(records.len(), 3);
+        assert_eq!(corrupt, 0);
 
         // A flipped byte in the middle record: skipped, the others kept.
         let mut damaged = file.clone();
         damaged[second + 12] ^= 0x20;
-        let read = read_all(&damaged);
-        assert_eq!(
-            read.records.iter().map(|r| r.1).collect::<Vec<_>>(),
-            [&br#"{"a":1}"#[..], br#"{"c":3}"#]
-        );
-        assert_eq!(read.corrupt, 1);
+        let (records, corrupt) = all(&damaged);
+        assert_eq!(records, [&br#"{"a":1}"#[..], br#"{"c":3}"#]);
+        assert_eq!(corrupt, 1);
 
         // A torn tail: the last record cut short.
         let torn = &file[..file.len() - 4];
-        let read = read_all(torn);
-        assert_eq!(read.records.len(), 2);
-        assert_eq!(read.corrupt, 1);
-        assert_eq!(read.records[1].0, second as u64);
+        let (records, corrupt) = all(torn);
+        assert_eq!(records.len(), 2);
+        assert_eq!(corrupt, 1);
+
+        // A line longer than any record is skipped without being held whole.
+        let mut long = vec![b'x'; MAX_RECORD + 100];
+        long.push(b'\n');
+        long.extend_from_slice(&file);
+        let (records, corrupt) = all(&long);
+        assert_eq!((records.len(), corrupt), (3, 1));
     }
 }

@@ -15,6 +15,7 @@ use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use sentry_types::protocol::v7::Url;
 use serde_json::Value;
 use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -63,7 +64,7 @@ impl Sink for LegacySink {
 
     fn submit(&self, event: Arc<Finished>) {
         if let Err(e) = self.queue.send(event) {
-            e.0.done(SinkKind::Legacy, Err("no sender thread".into()));
+            e.0.unsent(SinkKind::Legacy);
         }
     }
 }
@@ -114,7 +115,18 @@ impl Batcher {
             }
             let now = Instant::now();
             if self.due(now).is_some_and(|due| due <= now) {
-                self.send_batch(now);
+                // A panic (a bug, or an answer nobody foresaw) costs this batch a retry, never
+                // the thread: the events stay waiting, owed, in order.
+                let sent = panic::catch_unwind(AssertUnwindSafe(|| self.send_batch(now)));
+                if let Err(panic) = sent {
+                    let reason = format!("sender panicked: {}", threads::panic_text(&*panic));
+                    log::warn(format_args!("legacy: {reason}"));
+                    for w in self.waiting.iter().take(BATCH_ITEMS) {
+                        w.event.retrying(SinkKind::Legacy, &reason);
+                    }
+                    self.retry_at = Some(Instant::now() + http::backoff(self.attempt));
+                    self.attempt += 1;
+                }
             }
         }
     }

@@ -2,9 +2,10 @@
 //! `dataDir` rather than lost.
 
 use super::{Finished, Sink};
+use crate::files;
 use crate::ledger::SinkKind;
 use parking_lot::Mutex;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,14 +34,9 @@ impl Outbox {
         let mut file = self.file.lock();
         if file.is_none() {
             if let Some(dir) = self.path.parent() {
-                fs::create_dir_all(dir)?;
+                files::private_dir(dir)?;
             }
-            *file = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            *file = Some(files::append(&self.path)?);
         }
         file.as_mut().map_or(Ok(()), |f| f.write_all(&line))
     }

@@ -15,6 +15,7 @@ use crate::threads;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use gate::{Gate, Outcome};
 use sentry_types::Dsn;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
 
@@ -61,18 +62,30 @@ impl Sink for SentrySink {
     }
 
     fn submit(&self, event: Arc<Finished>) {
-        // Fails only once every sender thread is gone, and then nothing could send it.
         if let Err(e) = self.queue.send(event) {
-            e.0.done(SinkKind::Sentry, Err("no sender thread".into()));
+            e.0.unsent(SinkKind::Sentry);
         }
     }
 }
 
 impl Transport {
-    /// Sends until the sink is dropped and its queue is empty.
+    /// Sends until the sink is dropped and its queue is empty. A panic while delivering (a
+    /// bug, or an answer nobody foresaw) costs a retry of that event, never the thread.
     fn run(&self, rx: Receiver<Arc<Finished>>) {
         while let Ok(event) = rx.recv() {
-            let outcome = self.deliver(&event);
+            let mut attempt = 0;
+            let outcome = loop {
+                match panic::catch_unwind(AssertUnwindSafe(|| self.deliver(&event))) {
+                    Ok(outcome) => break outcome,
+                    Err(panic) => {
+                        let reason = format!("sender panicked: {}", threads::panic_text(&*panic));
+                        log::warn(format_args!("sentry: event {}: {reason}", event.id));
+                        event.retrying(SinkKind::Sentry, &reason);
+                        thread::sleep(http::backoff(attempt));
+                        attempt += 1;
+                    }
+                }
+            };
             event.done(SinkKind::Sentry, outcome);
         }
     }

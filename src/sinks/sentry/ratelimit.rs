@@ -2,7 +2,7 @@
 //! (per data category, on any response) takes precedence over `Retry-After`; a 429 with
 //! neither means a minute. Only the `error` category matters here: events are all we send.
 
-use super::super::http::parse_retry_after;
+use super::super::http::{self, parse_retry_after};
 use std::time::{Duration, SystemTime};
 
 /// How long a bare 429 holds everything back.
@@ -23,17 +23,22 @@ impl RateLimits {
         retry_after: Option<&str>,
         now: SystemTime,
     ) {
+        let mut limited = false;
         if let Some(header) = rate_limits.filter(|h| !h.trim().is_empty()) {
             for limit in header.split(',') {
                 if let Some(until) = error_limit(limit.trim(), now) {
                     self.extend(until);
+                    limited = true;
                 }
             }
-        } else if status == 429 {
+        }
+        // A 429 refused this very request, whatever its header names (other categories only,
+        // or nothing that parses): events still wait `Retry-After`, or a minute.
+        if status == 429 && !limited {
             let wait = retry_after
                 .and_then(|h| parse_retry_after(h, now))
                 .unwrap_or(DEFAULT_RETRY_AFTER);
-            self.extend(now + wait);
+            self.extend(at(now, wait));
         }
     }
 
@@ -51,14 +56,18 @@ impl RateLimits {
 /// categories are empty (all) or name `error` or `default`.
 fn error_limit(limit: &str, now: SystemTime) -> Option<SystemTime> {
     let mut fields = limit.split(':');
-    let seconds: f64 = fields.next()?.trim().parse().ok()?;
+    let wait = http::seconds(fields.next()?)?;
     let categories = fields.next().unwrap_or("");
     let applies = categories.trim().is_empty()
         || categories
             .split(';')
             .any(|c| matches!(c.trim(), "error" | "default"));
-    (applies && seconds.is_finite() && seconds >= 0.0)
-        .then(|| now + Duration::from_secs_f64(seconds.ceil()))
+    applies.then(|| at(now, wait))
+}
+
+/// `now + wait`, or as far as the clock goes: a clock set near its end must not panic.
+fn at(now: SystemTime, wait: Duration) -> SystemTime {
+    now.checked_add(wait).unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -98,6 +107,31 @@ mod tests {
             "empty categories mean all; the header wins over Retry-After"
         );
         assert_eq!(l.until(now + Duration::from_secs(91)), None);
+    }
+
+    #[test]
+    fn absurd_limits_hold_for_a_day_and_never_panic() {
+        let now = SystemTime::now();
+        let mut l = RateLimits::default();
+        l.update(200, Some("1e19::organization"), None, now);
+        assert_eq!(l.until(now), Some(now + http::MAX_WAIT));
+        let mut l = RateLimits::default();
+        l.update(429, None, Some("1e20"), now);
+        assert_eq!(l.until(now), Some(now + http::MAX_WAIT));
+        let mut l = RateLimits::default();
+        l.update(200, Some("inf::org, nan:error:org, -5::org"), None, now);
+        assert_eq!(l.until(now), None);
+    }
+
+    #[test]
+    fn a_429_always_holds_events_back() {
+        let now = SystemTime::now();
+        let mut l = RateLimits::default();
+        l.update(429, Some("60:transaction:key"), Some("3"), now);
+        assert_eq!(l.until(now), at(now, 3), "a header for other categories");
+        let mut l = RateLimits::default();
+        l.update(429, Some("garbage"), None, now);
+        assert_eq!(l.until(now), at(now, 60), "a header that does not parse");
     }
 
     #[test]
