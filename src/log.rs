@@ -24,11 +24,22 @@ pub fn warn(args: Arguments<'_>) {
 /// `warn`, once per `topic` for the life of the process: for trouble that would otherwise
 /// repeat on every event (an unwritable `dataDir`).
 pub fn warn_once(topic: &'static str, args: Arguments<'_>) {
-    static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-    if !warned.contains(&topic) {
-        warned.push(topic);
-        drop(warned);
+    if first(topic) {
         warn(args);
     }
+}
+
+/// Counts `topic` as warned about already: a warning that named the cause covers it.
+pub fn covered(topic: &'static str) {
+    first(topic);
+}
+
+fn first(topic: &'static str) -> bool {
+    static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    let first = !warned.contains(&topic);
+    if first {
+        warned.push(topic);
+    }
+    first
 }

@@ -88,6 +88,9 @@ pub fn configure(config: Config, host: Host) -> Result<Arc<Setup>, ConfigError> 
                 });
             }
             log::warn(format_args!("{problem}"));
+            // The audit trail and the outbox fail for the same reason: said once, here.
+            log::covered("audit");
+            log::covered("outbox");
             (None, Some(problem))
         }
     };
