@@ -20,7 +20,7 @@ export declare function configuration(): Configuration | null
 
 /**
  * The configuration in force, as `init` (or the environment) resolved it; `null` before
- * either. Secrets (DSN key, legacy token, user id salt) are not included.
+ * either. Secrets (DSN key, legacy token, user id salt, a password in a URL) are not included.
  */
 export interface Configuration {
   /** The Sentry envelope endpoint events go to, if a DSN is set. */
@@ -252,6 +252,11 @@ export interface Stats {
   sinks: SinkStats
   /** Each group of errors (one fingerprint), most frequent first. */
   groups: Array<GroupStats>
+  /**
+   * Why events are not being kept under `dataDir` (no spool, outbox or audit trail, so an
+   * outage or a crash loses what waits), or `null` when they are.
+   */
+  storageError: string | null
 }
 
 /**

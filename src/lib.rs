@@ -292,7 +292,8 @@ pub struct Stats {
     pub groups: Vec<GroupStats>,
     /// Why events are not being kept under `dataDir` (no spool, outbox or audit trail, so an
     /// outage or a crash loses what waits), or `null` when they are.
-    pub storage_error: Option<String>,
+    #[napi(ts_type = "string | null")]
+    pub storage_error: serde_json::Value,
 }
 
 /// One group of errors: the same fingerprint.
@@ -367,7 +368,9 @@ pub fn stats() -> Stats {
             legacy: counts(SinkKind::Legacy),
             outbox: counts(SinkKind::Outbox),
         },
-        storage_error: pipeline::current().and_then(|s| s.durable.problem.clone()),
+        storage_error: pipeline::current()
+            .and_then(|s| s.durable.problem.clone())
+            .map_or(serde_json::Value::Null, serde_json::Value::from),
         groups: groups::snapshot(|g| GroupStats {
             fingerprint: g.fingerprint.clone(),
             title: g.title.clone(),
