@@ -149,7 +149,7 @@ fn exceptions(
                         ..Stacktrace::default()
                     })
                 }),
-            mechanism: Some(mechanism(t, captured.unhandled)),
+            mechanism: Some(mechanism(t, captured.unhandled.as_deref())),
             ..Exception::default()
         })
         .collect()
@@ -182,7 +182,7 @@ fn frames_part<'a>(stack: &'a str, t: &Thrown) -> &'a str {
 
 /// How the error was caught: `generic` for `trackError`, the handler's type when nobody
 /// handled it, `chained` for what the thrown error links to.
-fn mechanism(t: &Thrown, unhandled: Option<&'static str>) -> Mechanism {
+fn mechanism(t: &Thrown, unhandled: Option<&str>) -> Mechanism {
     let mut data = Map::new();
     let ty = match &t.link {
         None => unhandled.unwrap_or("generic"),

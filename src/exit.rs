@@ -70,14 +70,15 @@ unsafe extern "C" fn on_uncaught(
         return ptr::null_mut();
     };
     let rejection = js.text(args[1], 64).as_deref() == Some("unhandledRejection");
-    crate::track(&napi::Env::from_raw(env), |js| {
+    pipeline::track(env, |js| {
         let mut captured = capture::capture(js, args[0], None, None);
         captured.scope = Some(serde_json::json!({ "level": "fatal" }));
-        captured.unhandled = Some(if rejection {
+        let mechanism = if rejection {
             "onunhandledrejection"
         } else {
             "onuncaughtexception"
-        });
+        };
+        captured.unhandled = Some(mechanism.to_owned());
         captured
     });
     // The process is about to die: write it down now.

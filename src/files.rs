@@ -41,6 +41,17 @@ pub fn append(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Creates `path` afresh (emptying what was there), readable by this user alone.
+pub fn create(path: &Path) -> io::Result<File> {
+    let file = options()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)?;
+    narrow(&file)?;
+    Ok(file)
+}
+
 /// Opens an existing file of ours for reading, refusing a symbolic link or anything that is
 /// not a regular file (a FIFO would hang the reader, a device would never end).
 pub fn read_regular(path: &Path) -> io::Result<File> {

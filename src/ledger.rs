@@ -47,8 +47,6 @@ pub struct Ledger {
     pub dropped: AtomicU64,
     /// Events that could not be processed at all (a bug), beside the per-sink failures.
     pub failed: AtomicU64,
-    /// Bytes of finished events held in memory (spooled ones excluded).
-    pub memory: AtomicUsize,
     /// Events in a spool that some sink still owes.
     pub spooled: AtomicU64,
     failed_by: [AtomicU64; 3],
@@ -80,7 +78,6 @@ impl Ledger {
             committed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            memory: AtomicUsize::new(0),
             spooled: AtomicU64::new(0),
             failed_by: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             retrying_by: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],

@@ -3,6 +3,7 @@
 //! `sourcemaps`, `fingerprint`, `scrub`) → `spool` → `sinks`.
 
 mod audit;
+mod buffer;
 mod capture;
 mod event;
 mod exit;
@@ -16,6 +17,7 @@ mod options;
 mod pipeline;
 mod scope;
 pub mod scrub;
+mod setup;
 mod sinks;
 mod sourcemaps;
 mod spool;
@@ -29,7 +31,6 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsValue, Task, Unknown};
 use napi_derive::napi;
 use options::Config;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -48,7 +49,8 @@ pub fn init(env: Env, options: Option<Unknown>) -> Result<()> {
     let options = options.map_or(serde_json::Value::Null, |o| {
         capture::to_json(&js, o.value().value)
     });
-    match Config::resolve(&options, env_var).and_then(|c| pipeline::configure(c, host(&env))) {
+    let host = event::Host::detect(js.node_version());
+    match Config::resolve(&options, env_var).and_then(|c| pipeline::configure(c, host)) {
         Ok(_) => {
             exit::install(env.raw());
             Ok(())
@@ -208,37 +210,12 @@ fn track_with_extra(env: &Env, error: Unknown, extra: Option<Unknown>) -> String
     })
 }
 
-/// The one way an error is tracked: configure if needed, sample, copy, queue. A panic here
-/// costs the event (counted as failed), never the caller.
 fn track(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> String {
     track_id(env, copy).simple().to_string()
 }
 
-/// `track`, with the event id as it is (nil if the copy panicked).
 fn track_id(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> sentry_types::Uuid {
-    let js = Js::new(env.raw());
-    let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
-        let setup = match pipeline::current() {
-            Some(setup) => setup,
-            None => {
-                // From the environment, storage trouble is a warning, never an error.
-                let setup = pipeline::configure(Config::from_env_lenient(env_var), host(env))
-                    .map_err(|e| log::warn(format_args!("{e}")))
-                    .ok()?;
-                exit::install(env.raw());
-                setup
-            }
-        };
-        let (event_id, keep) = pipeline::admit(&setup);
-        if keep {
-            pipeline::submit(event_id, copy(&js), setup);
-        }
-        Some(event_id)
-    }));
-    tracked.ok().flatten().unwrap_or_else(|| {
-        LEDGER.failed.fetch_add(1, Relaxed);
-        sentry_types::Uuid::nil()
-    })
+    pipeline::track(env.raw(), copy)
 }
 
 /// Resolves `true` once every error captured before the call has reached every configured
@@ -447,17 +424,4 @@ fn timeout(ms: Option<f64>) -> Duration {
 
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-fn host(env: &Env) -> event::Host {
-    let mut version: *const napi::sys::napi_node_version = std::ptr::null();
-    let node = unsafe {
-        (napi::sys::napi_get_node_version(env.raw(), &mut version) == napi::sys::Status::napi_ok
-            && !version.is_null())
-        .then(|| {
-            let v = &*version;
-            format!("v{}.{}.{}", v.major, v.minor, v.patch)
-        })
-    };
-    event::Host::detect(node)
 }

@@ -1,41 +1,30 @@
-//! Stage 2: the hand-off. The calling thread stamps each error with an id and a sequence
-//! number and pushes it on an unbounded channel; the worker takes it from there. This module
-//! also owns the current setup (configuration plus sinks) that `init` replaces.
+//! The process-wide pipeline, read top to bottom: `track` copies an error on the calling
+//! thread (`capture`) and pushes it into the buffer (`buffer`); the worker (`worker`) turns it
+//! into a finished event, writes it to the spool and hands it to the sinks of its setup
+//! (`setup`). At start-up, `configure` also replays what earlier processes left in the spool,
+//! through the same hand-over. `flush`, `persist` and `close` wait on the ledger.
 
-use crate::audit::Audit;
-use crate::capture::Captured;
+use crate::buffer::{Job, BUFFER};
+use crate::capture::{Captured, Js};
 use crate::event::Host;
-use crate::ledger::SinkKind;
-use crate::ledger::LEDGER;
+use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use crate::options::{Config, ConfigError};
-use crate::scrub::{Scrubber, Texts};
-use crate::sinks::{self, Durable, Finished, Record, Sink};
-use crate::spool::{replay, Spool, SpoolRef};
+use crate::scrub::Texts;
+use crate::setup::Setup;
+use crate::sinks::Finished;
+use crate::spool::{replay, Record, SpoolRef};
 use crate::threads;
-use crate::worker::{self, Job};
-use crossbeam_channel::{unbounded, Sender};
+use crate::worker;
 use parking_lot::RwLock;
 use sentry_types::Uuid;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant, SystemTime};
 
-/// A configuration and the sinks it opened. Each queued error holds the setup it was captured
-/// under, so an `init` that changes the DSN does not reroute errors already on their way;
-/// the old sinks close once their last error is delivered.
-pub struct Setup {
-    pub config: Config,
-    pub host: Host,
-    pub scrubber: Scrubber,
-    pub sinks: Vec<Box<dyn Sink>>,
-    /// The spool and the audit trail under `dataDir`.
-    pub durable: Arc<Durable>,
-}
-
 struct Pipeline {
-    queue: Sender<Job>,
     worker: Thread,
     setup: RwLock<Option<Arc<Setup>>>,
 }
@@ -44,11 +33,9 @@ static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 
 fn pipeline() -> &'static Pipeline {
     PIPELINE.get_or_init(|| {
-        let (queue, rx) = unbounded();
-        let worker = threads::spawn("error-tracker-worker".into(), move || worker::run(rx))
+        let worker = threads::spawn("error-tracker-worker".into(), worker::run)
             .expect("error-tracker: cannot start the worker thread");
         Pipeline {
-            queue,
             worker: worker.thread().clone(),
             setup: RwLock::new(None),
         }
@@ -73,39 +60,8 @@ pub fn configure(config: Config, host: Host) -> Result<Arc<Setup>, ConfigError> 
         config.environment,
         config.release.as_deref().unwrap_or("(none)"),
     ));
-    let (spool, problem) = match Spool::open(&config.data_dir) {
-        Ok(spool) => (Some(spool), None),
-        Err(e) => {
-            let problem = format!(
-                "cannot keep events under {} ({e}): no spool, outbox or audit trail, so a crash \
-                 or an outage loses what is waiting",
-                config.data_dir.display()
-            );
-            if config.data_dir_given {
-                return Err(ConfigError {
-                    field: "dataDir".to_owned(),
-                    message: problem,
-                });
-            }
-            log::warn(format_args!("{problem}"));
-            // The audit trail and the outbox fail for the same reason: said once, here.
-            log::covered("audit");
-            log::covered("outbox");
-            (None, Some(problem))
-        }
-    };
-    let durable = Arc::new(Durable {
-        spool,
-        audit: Audit::new(config.data_dir.join("audit"), config.audit_retention_days),
-        problem,
-    });
-    let setup = Arc::new(Setup {
-        scrubber: Scrubber::new(&config.scrub),
-        sinks: sinks::for_config(&config),
-        config,
-        host,
-        durable,
-    });
+    BUFFER.set_cap(config.max_queue_memory_bytes);
+    let setup = Arc::new(Setup::open(config, host)?);
     replay(&setup);
     *pipeline().setup.write() = Some(setup.clone());
     Ok(setup)
@@ -144,12 +100,12 @@ fn replay(setup: &Arc<Setup>) {
 fn replay_dir(setup: &Setup, orphan: replay::Orphan) {
     const REPLAY_GROUP: usize = 256;
     let spool = setup.durable.spool.as_ref().expect("replay needs a spool");
-    let mut group: Vec<(Record, SpoolRef, usize)> = Vec::new();
+    let mut group: Vec<(Record, SpoolRef, Vec<u8>)> = Vec::new();
     let mut trouble: Option<String> = None;
-    let commit = |group: &mut Vec<(Record, SpoolRef, usize)>| -> Result<(), String> {
+    let commit = |group: &mut Vec<(Record, SpoolRef, Vec<u8>)>| -> Result<(), String> {
         spool.commit().map_err(|e| e.to_string())?;
-        for (record, at, bytes) in group.drain(..) {
-            hand_over(setup, record, at, bytes);
+        for (record, at, payload) in group.drain(..) {
+            hand_over(setup, record, at, payload);
         }
         Ok(())
     };
@@ -173,7 +129,7 @@ fn replay_dir(setup: &Setup, orphan: replay::Orphan) {
         record.stack = Some(stack).filter(|s| !s.is_empty());
         let payload = serde_json::to_vec(&record).unwrap_or_default();
         match spool.append(&payload) {
-            Ok(at) => group.push((record, at, payload.len())),
+            Ok(at) => group.push((record, at, payload)),
             Err(e) => trouble = Some(e.to_string()),
         }
         if group.len() >= REPLAY_GROUP {
@@ -196,53 +152,27 @@ fn replay_dir(setup: &Setup, orphan: replay::Orphan) {
     }
 }
 
-/// Hands a replayed event to the sinks this setup has among those it is owed to. Those it
-/// lacks (a start without `SENTRY_DSN`, say) keep it owed in the spool, untouched, for a start
-/// that has them; if it has none of them, the event just stays there.
-fn hand_over(setup: &Setup, record: Record, at: SpoolRef, bytes: usize) {
+/// Hands a replayed event to the sinks this setup has among those it is owed to, as the
+/// worker hands its own. If this setup has none of them, it just stays owed in the spool.
+fn hand_over(setup: &Setup, record: Record, at: SpoolRef, payload: Vec<u8>) {
     let owed: Vec<SinkKind> = record
         .sinks
         .iter()
         .filter_map(|s| SinkKind::from_name(s))
         .collect();
-    let (now, later): (Vec<&dyn Sink>, usize) =
-        owed.iter().fold((Vec::new(), 0), |(mut now, later), kind| {
-            match setup.sinks.iter().find(|s| s.kind() == *kind) {
-                Some(sink) => {
-                    now.push(sink.as_ref());
-                    (now, later)
-                }
-                None => (now, later + 1),
-            }
-        });
-    if later > 0 {
+    if !setup.serves(&owed) {
         log::debug(format_args!(
-            "spool: event {} stays owed to {later} sink(s) not configured now",
+            "spool: event {} stays owed to sinks not configured now",
             record.id
         ));
-    }
-    if now.is_empty() {
         return;
     }
     // Replayed first, so `captured` (seqs minus replays) never counts this one.
     LEDGER.replayed.fetch_add(1, Relaxed);
     let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
     LEDGER.committed.fetch_add(1, Relaxed);
-    let finished = Arc::new(
-        Finished::new(
-            seq,
-            record,
-            bytes,
-            false,
-            Some(at),
-            setup.durable.clone(),
-            now.len(),
-        )
-        .carried(later > 0),
-    );
-    for sink in now {
-        sink.submit(finished.clone());
-    }
+    let finished = Finished::new(seq, &record, payload, Some(at), setup.durable.clone());
+    setup.hand_over(finished, &owed);
 }
 
 /// The current setup, if `init` (or a first `trackError`) made one.
@@ -252,7 +182,7 @@ pub fn current() -> Option<Arc<Setup>> {
 
 /// Decides whether the error is sampled in. Sampling reuses the id's random bits, so it costs
 /// no second random draw.
-pub fn admit(setup: &Setup) -> (Uuid, bool) {
+fn admit(setup: &Setup) -> (Uuid, bool) {
     let event_id = Uuid::new_v4();
     let rate = setup.config.sample_rate;
     let keep = rate >= 1.0 || {
@@ -265,22 +195,40 @@ pub fn admit(setup: &Setup) -> (Uuid, bool) {
     (event_id, keep)
 }
 
-/// Queues a captured error for the worker. No lock, no syscall: the worker polls.
-pub fn submit(event_id: Uuid, captured: Captured, setup: Arc<Setup>) {
-    let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
-    let job = Job {
-        seq,
-        event_id,
-        timestamp: SystemTime::now(),
-        captured,
-        setup,
-    };
-    if pipeline().queue.send(job).is_err() {
-        // Only if the worker died; account for the event rather than hang a flush on it.
+/// The one way an error is tracked: configure from the environment if `init` has not, sample,
+/// copy, queue. A panic here costs the event (counted as failed), never the caller; the id
+/// is nil then.
+pub fn track(env: napi::sys::napi_env, copy: impl FnOnce(&Js) -> Captured) -> Uuid {
+    let js = Js::new(env);
+    let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
+        let setup = match current() {
+            Some(setup) => setup,
+            None => {
+                // From the environment, storage trouble is a warning, never an error.
+                let config = Config::from_env_lenient(|name| std::env::var(name).ok());
+                let setup = configure(config, Host::detect(js.node_version()))
+                    .map_err(|e| log::warn(format_args!("{e}")))
+                    .ok()?;
+                crate::exit::install(env);
+                setup
+            }
+        };
+        let (event_id, keep) = admit(&setup);
+        if keep {
+            BUFFER.push(Job {
+                seq: LEDGER.next_seq.fetch_add(1, Relaxed),
+                event_id,
+                timestamp: SystemTime::now(),
+                captured: copy(&js),
+                setup,
+            });
+        }
+        Some(event_id)
+    }));
+    tracked.ok().flatten().unwrap_or_else(|| {
         LEDGER.failed.fetch_add(1, Relaxed);
-        LEDGER.committed.fetch_add(1, Relaxed);
-        LEDGER.settle(seq);
-    }
+        Uuid::nil()
+    })
 }
 
 /// Waits (off the JS thread) until every error captured before the call has settled.

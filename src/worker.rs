@@ -6,36 +6,26 @@
 //! syscall on every `trackError`) but looks at its queue every `TICK`, or at once when a flush
 //! asks.
 
-use crate::capture::Captured;
+use crate::buffer::{Job, BUFFER};
 use crate::event::{self, Origin};
 use crate::ledger::LEDGER;
 use crate::log;
-use crate::pipeline::Setup;
 use crate::scrub::Texts;
-use crate::sinks::{Finished, Record};
+use crate::setup::Setup;
+use crate::sinks::Finished;
 use crate::sourcemaps::Resolver;
+use crate::spool::Record;
 use crate::{fingerprint, groups};
-use crossbeam_channel::{Receiver, TryRecvError};
-use sentry_types::Uuid;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, LazyLock};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const TICK: Duration = Duration::from_millis(20);
 
 /// One resolver for the process: parsed maps outlive any one `init`.
 static RESOLVER: LazyLock<Resolver> = LazyLock::new(Resolver::new);
-
-/// One `trackError` call on its way to the worker.
-pub struct Job {
-    pub seq: u64,
-    pub event_id: Uuid,
-    pub timestamp: SystemTime,
-    pub captured: Captured,
-    pub setup: Arc<Setup>,
-}
 
 /// Events written to the spool but not yet committed are handed to the sinks in groups of at
 /// most this many, after one fsync for the group.
@@ -47,11 +37,11 @@ struct Ready {
     setup: Arc<Setup>,
 }
 
-pub fn run(queue: Receiver<Job>) {
+pub fn run() {
     let mut group: Vec<Ready> = Vec::new();
     loop {
-        match queue.try_recv() {
-            Ok(job) => {
+        match BUFFER.pop() {
+            Some(job) => {
                 let seq = job.seq;
                 // A bug here must cost one event, not the thread that serves them all.
                 match panic::catch_unwind(AssertUnwindSafe(|| process(job))) {
@@ -70,18 +60,14 @@ pub fn run(queue: Receiver<Job>) {
                     release(&mut group);
                 }
             }
-            Err(TryRecvError::Empty) if !group.is_empty() => release(&mut group),
-            Err(TryRecvError::Empty) => {
+            None if !group.is_empty() => release(&mut group),
+            None => {
                 let parked = Instant::now();
                 thread::park_timeout(TICK);
                 // Unparked early: a flush or an exit wants the events now.
                 if parked.elapsed() >= TICK {
-                    wait_out_burst(&queue);
+                    wait_out_burst(|| BUFFER.waiting(), || BUFFER.pressed());
                 }
-            }
-            Err(TryRecvError::Disconnected) => {
-                release(&mut group);
-                return;
             }
         }
     }
@@ -96,20 +82,21 @@ const MAX_DEFER: Duration = Duration::from_millis(500);
 /// worker leaves it the cores, and starts once the burst ends, `MAX_DEFER` after it began at
 /// the latest, or at once when a flush or an exit asks (they unpark the worker). On 2 cores,
 /// a worker running beside a 20,000-error burst cost the JS thread about 0.4 µs per error
-/// waiting for a core, plus the caches the two threads share.
+/// waiting for a core, plus the caches the two threads share. It does not stand aside while
+/// the buffer is pressed (near its memory cap, or spilling): then the worker must catch up.
 /// Returns the ticks it waited.
-fn wait_out_burst<T>(queue: &Receiver<T>) -> u32 {
+fn wait_out_burst(waiting: impl Fn() -> usize, pressed: impl Fn() -> bool) -> u32 {
     let start = Instant::now();
-    let mut seen = queue.len();
+    let mut seen = waiting();
     let mut ticks = 0;
-    while seen >= BURST && start.elapsed() < MAX_DEFER && !LEDGER.is_flushing() {
+    while seen >= BURST && start.elapsed() < MAX_DEFER && !LEDGER.is_flushing() && !pressed() {
         let parked = Instant::now();
         thread::park_timeout(TICK);
         ticks += 1;
         if parked.elapsed() < TICK {
             break; // unparked: someone wants the events now
         }
-        let now = queue.len();
+        let now = waiting();
         if now < seen + BURST {
             break;
         }
@@ -118,7 +105,7 @@ fn wait_out_burst<T>(queue: &Receiver<T>) -> u32 {
     if ticks > 0 {
         log::debug(format_args!(
             "worker: waited {ticks} tick(s) for a burst to end, {} queued",
-            queue.len()
+            waiting()
         ));
     }
     ticks
@@ -157,11 +144,7 @@ fn process(mut job: Job) -> Ready {
     );
     let record = Record {
         id: job.event_id.simple().to_string(),
-        sinks: setup
-            .sinks
-            .iter()
-            .map(|s| s.kind().name().to_owned())
-            .collect(),
+        sinks: setup.kinds().iter().map(|k| k.name().to_owned()).collect(),
         fingerprint,
         stack: Some(stack).filter(|s| !s.is_empty()),
         debug_images,
@@ -182,9 +165,8 @@ fn title(event: &sentry_types::protocol::v7::Event<'_>) -> String {
     }
 }
 
-/// Writes the event to the spool and decides whether it also stays in memory: not while
-/// queued events already hold `maxQueueMemoryBytes`.
-pub fn spool(seq: u64, record: Record, setup: &Setup) -> Finished {
+/// Writes the event to the spool; the buffer decides whether it also stays in memory.
+fn spool(seq: u64, record: Record, setup: &Setup) -> Finished {
     let payload = serde_json::to_vec(&record).unwrap_or_default();
     let spooled = setup.durable.spool.as_ref().and_then(|spool| {
         spool
@@ -192,17 +174,7 @@ pub fn spool(seq: u64, record: Record, setup: &Setup) -> Finished {
             .map_err(|e| log::warn(format_args!("spool: could not write an event: {e}")))
             .ok()
     });
-    let in_memory =
-        LEDGER.memory.load(Relaxed) + payload.len() <= setup.config.max_queue_memory_bytes;
-    Finished::new(
-        seq,
-        record,
-        payload.len(),
-        in_memory,
-        spooled,
-        setup.durable.clone(),
-        setup.sinks.len(),
-    )
+    Finished::new(seq, &record, payload, spooled, setup.durable.clone())
 }
 
 /// Commits the group to disk (one fsync per spool), then hands each event to its sinks.
@@ -231,10 +203,7 @@ fn release(group: &mut Vec<Ready>) {
         }
     }
     for Ready { finished, setup } in group.drain(..) {
-        let finished = Arc::new(finished);
-        for sink in &setup.sinks {
-            sink.submit(finished.clone());
-        }
+        setup.hand_over(finished, &setup.kinds());
         LEDGER.committed.fetch_add(1, Relaxed);
     }
 }
@@ -251,7 +220,7 @@ mod tests {
             tx.send(i).unwrap();
         }
         assert_eq!(
-            wait_out_burst(&rx),
+            wait_out_burst(|| rx.len(), || false),
             0,
             "a queue below a burst's size is not waited on"
         );
@@ -269,7 +238,7 @@ mod tests {
         while rx.len() < BURST {
             thread::yield_now();
         }
-        let ticks = wait_out_burst(&rx);
+        let ticks = wait_out_burst(|| rx.len(), || false);
         let at_start = rx.len();
         producer.join().unwrap();
         assert!(ticks > 0, "a burst is waited on");
@@ -278,5 +247,10 @@ mod tests {
                 || at_start as f64 >= MAX_DEFER.as_secs_f64() / TICK.as_secs_f64() * BURST as f64,
             "the worker started with {at_start} of {total} queued"
         );
+    }
+
+    #[test]
+    fn a_pressed_buffer_is_not_waited_on() {
+        assert_eq!(wait_out_burst(|| 100 * BURST, || true), 0);
     }
 }

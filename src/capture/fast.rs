@@ -33,14 +33,17 @@ const LIMITS: [usize; FIELDS] = [
     usize::MAX,
 ];
 
+/// Where each argument's text is (named apart: serde's derive has a `FIELDS` of its own).
+type Spans = [Option<Range<usize>>; FIELDS];
+
 /// What the fast path copied: all six arguments' text in one allocation, because on the calling
 /// thread each allocation is a trip through the allocator's lock that the worker, freeing what
 /// it is done with, also takes. The worker cuts it into fields (`unpack`).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Packed {
     text: String,
     /// Where each argument's text is in `text`; `None` for one that was not a string.
-    spans: [Option<Range<usize>>; FIELDS],
+    spans: Spans,
     /// The message's full UTF-8 length, before any cut.
     message_len: usize,
 }
@@ -102,6 +105,10 @@ impl Packed {
     }
 
     /// Gives `captured` the values the native reads would have made. On the worker.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+    }
+
     pub(super) fn unpack(self, captured: &mut Captured) {
         let mut thrown = Thrown {
             ty: self.field(TYPE).unwrap_or("Error").to_owned(),

@@ -328,6 +328,19 @@ impl Js {
         .then_some(f)
     }
 
+    /// The running Node's version, as `process.version` says it (`v20.11.0`).
+    pub fn node_version(&self) -> Option<String> {
+        let mut version: *const sys::napi_node_version = ptr::null();
+        unsafe {
+            (sys::napi_get_node_version(self.env, &mut version) == sys::Status::napi_ok
+                && !version.is_null())
+            .then(|| {
+                let v = &*version;
+                format!("v{}.{}.{}", v.major, v.minor, v.patch)
+            })
+        }
+    }
+
     /// `globalThis[name]`.
     pub fn global(&self, name: &'static std::ffi::CStr) -> Option<Val> {
         let mut global = ptr::null_mut();

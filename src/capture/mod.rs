@@ -9,6 +9,7 @@ pub use fast::{fields, FIELDS};
 
 pub use js::Js;
 use js::{Kind, Val};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use snapshot::Limits;
 
@@ -23,7 +24,7 @@ const MAX_LINKED: usize = 10;
 const NOT_PROPS: &[&str] = &["name", "message", "stack", "cause", "errors"];
 
 /// One exception as thrown: the error itself or one it links to.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Thrown {
     /// Exception type: the error's `name` (or constructor name for an unnamed subclass).
     pub ty: String,
@@ -41,8 +42,9 @@ pub struct Thrown {
     pub link: Option<(usize, String)>,
 }
 
-/// Everything the worker needs about one `trackError` call.
-#[derive(Debug, Default)]
+/// Everything the worker needs about one `trackError` call. Serialisable for the buffer's
+/// encrypted spill (`buffer.rs`).
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Captured {
     /// The thrown value first, then what it links to, parents before children.
     pub exceptions: Vec<Thrown>,
@@ -50,7 +52,7 @@ pub struct Captured {
     pub scope: Option<Value>,
     /// Set when nobody handled the error (the process-wide handlers): the mechanism type, such
     /// as `onuncaughtexception`.
-    pub unhandled: Option<&'static str>,
+    pub unhandled: Option<String>,
     /// What the fast path copied as text rather than values; see `unpack`.
     packed: Option<fast::Packed>,
 }
@@ -63,6 +65,38 @@ impl Captured {
             packed.unpack(self);
         }
     }
+
+    /// About how many bytes it holds on the heap, for the buffer's cap: exact for the fast
+    /// path's one buffer, an estimate (strings plus a node's size per value) for the rest.
+    pub fn heap_bytes(&self) -> usize {
+        let thrown = |t: &Thrown| {
+            std::mem::size_of::<Thrown>()
+                + t.ty.capacity()
+                + t.message.capacity()
+                + t.stack.as_ref().map_or(0, String::capacity)
+                + t.props
+                    .iter()
+                    .map(|(k, v)| k.capacity() + value_bytes(v))
+                    .sum::<usize>()
+        };
+        self.exceptions.iter().map(thrown).sum::<usize>()
+            + self.context.as_ref().map_or(0, value_bytes)
+            + self.scope.as_ref().map_or(0, value_bytes)
+            + self.packed.as_ref().map_or(0, fast::Packed::heap_bytes)
+    }
+}
+
+fn value_bytes(v: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match v {
+            Value::String(s) => s.capacity(),
+            Value::Array(items) => items.iter().map(value_bytes).sum(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| k.capacity() + 32 + value_bytes(v))
+                .sum(),
+            _ => 0,
+        }
 }
 
 pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) -> Captured {

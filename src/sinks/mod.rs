@@ -9,14 +9,14 @@ pub mod legacy;
 pub mod outbox;
 pub mod sentry;
 
-use crate::audit::{Action, Audit, Subject};
+use crate::audit::{Action, Subject};
+use crate::buffer::BUFFER;
 use crate::event::SourceMapImage;
 use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use crate::options::Config;
-use crate::spool::{Spool, SpoolRef};
+use crate::spool::{Durable, Record, SpoolRef};
 use sentry_types::protocol::v7::Event;
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -29,22 +29,9 @@ pub struct Content {
     pub debug_images: Vec<SourceMapImage>,
 }
 
-/// The spool record of an event: what a restart needs to send it again.
-#[derive(Serialize, Deserialize)]
-pub struct Record {
-    pub id: String,
-    /// The sinks it is owed to.
-    pub sinks: Vec<String>,
-    pub fingerprint: String,
-    pub stack: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub debug_images: Vec<SourceMapImage>,
-    pub event: Event<'static>,
-}
-
-/// Where the content is: in memory, or only in the spool while memory is over its cap.
+/// Where the spool record is: in memory too, or only in the spool while memory is at its cap.
 enum Body {
-    Memory(Arc<Content>, usize),
+    Memory(Arc<[u8]>),
     Spooled,
 }
 
@@ -69,79 +56,65 @@ pub struct Finished {
     carried: bool,
 }
 
-/// The files every event of a setup is accounted in.
-pub struct Durable {
-    pub spool: Option<Spool>,
-    pub audit: Audit,
-    /// Why events are not kept under `dataDir`, if they are not.
-    pub problem: Option<String>,
-}
-
 impl Finished {
-    /// `in_memory`: keep the content in memory (else the sinks read it back from the spool).
+    /// `payload` is the event's spool record, as written. It stays in memory while the buffer
+    /// has room (`BUFFER.keep_finished`), or when it is nowhere else; otherwise the sinks read
+    /// it back from the spool. Either way they parse it when they send it, so what memory
+    /// holds is exactly what the buffer counts.
     pub fn new(
         seq: u64,
-        record: Record,
-        bytes: usize,
-        in_memory: bool,
+        record: &Record,
+        payload: Vec<u8>,
         spooled: Option<SpoolRef>,
         durable: Arc<Durable>,
-        sinks: usize,
     ) -> Self {
-        let release = record.event.release.as_deref().map(str::to_owned);
-        let environment = record.event.environment.as_deref().map(str::to_owned);
-        let body = if in_memory || spooled.is_none() {
-            LEDGER.memory.fetch_add(bytes, Ordering::Relaxed);
-            Body::Memory(
-                Arc::new(Content {
-                    event: record.event,
-                    stack: record.stack,
-                    debug_images: record.debug_images,
-                }),
-                bytes,
-            )
+        let body = if spooled.is_none() || BUFFER.keep_finished(payload.len()) {
+            Body::Memory(payload.into())
         } else {
             Body::Spooled
         };
         Finished {
             seq,
-            id: record.id,
-            fingerprint: record.fingerprint,
-            release,
-            environment,
+            id: record.id.clone(),
+            fingerprint: record.fingerprint.clone(),
+            release: record.event.release.as_deref().map(str::to_owned),
+            environment: record.event.environment.as_deref().map(str::to_owned),
             body,
             spooled,
             durable,
-            pending: AtomicUsize::new(sinks),
+            pending: AtomicUsize::new(0),
             retrying: AtomicUsize::new(0),
             carried: false,
         }
     }
 
-    /// Marks it as owed to a sink this setup lacks as well (see `carried`).
-    pub fn carried(mut self, carried: bool) -> Self {
+    /// Owed to `sinks` sinks of this setup, and (`carried`) to some this setup lacks.
+    pub fn owed(mut self, sinks: usize, carried: bool) -> Self {
+        self.pending = AtomicUsize::new(sinks);
         self.carried = carried;
         self
     }
 
-    /// The event to send: from memory, or read back from the spool.
-    pub fn content(&self) -> Result<Arc<Content>, String> {
-        match (&self.body, self.spooled, &self.durable.spool) {
-            (Body::Memory(content, _), _, _) => Ok(content.clone()),
+    /// The event to send, parsed from memory or read back from the spool.
+    pub fn content(&self) -> Result<Content, String> {
+        let read;
+        let bytes: &[u8] = match (&self.body, self.spooled, &self.durable.spool) {
+            (Body::Memory(bytes), _, _) => bytes,
             (Body::Spooled, Some(at), Some(spool)) => {
-                let bytes = spool
+                read = spool
                     .read(at)
                     .map_err(|e| format!("spool read failed: {e}"))?;
-                let record: Record = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("spool record unreadable: {e}"))?;
-                Ok(Arc::new(Content {
-                    event: record.event,
-                    stack: record.stack,
-                    debug_images: record.debug_images,
-                }))
+                &read
             }
-            _ => Err("the event is neither in memory nor in the spool".into()),
-        }
+            _ => return Err("the event is neither in memory nor in the spool".into()),
+        };
+        let record: Record =
+            serde_json::from_slice(bytes).map_err(|e| format!("spool record unreadable: {e}"))?;
+        Ok(Content {
+            event: record.event,
+            stack: record.stack,
+            debug_images: record.debug_images,
+        })
     }
 
     /// What its audit lines say about it.
@@ -227,8 +200,8 @@ impl Finished {
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        if let Body::Memory(_, bytes) = self.body {
-            LEDGER.memory.fetch_sub(bytes, Ordering::Relaxed);
+        if let (Body::Memory(bytes), Some(_)) = (&self.body, self.spooled) {
+            BUFFER.release_finished(bytes.len());
         }
     }
 }

@@ -11,10 +11,14 @@
 pub mod record;
 pub mod replay;
 
+use crate::audit::Audit;
+use crate::event::SourceMapImage;
 use crate::files;
 use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use parking_lot::Mutex;
+use sentry_types::protocol::v7::Event;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -23,6 +27,27 @@ use std::sync::atomic::Ordering::Relaxed;
 
 /// A segment is closed and a new one started past this size, so settled ones can be deleted.
 const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The spool record of an event: what a restart needs to send it again.
+#[derive(Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// The sinks it is owed to.
+    pub sinks: Vec<String>,
+    pub fingerprint: String,
+    pub stack: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debug_images: Vec<SourceMapImage>,
+    pub event: Event<'static>,
+}
+
+/// The files every event of a setup is accounted in.
+pub struct Durable {
+    pub spool: Option<Spool>,
+    pub audit: Audit,
+    /// Why events are not kept under `dataDir`, if they are not.
+    pub problem: Option<String>,
+}
 
 /// Where one event's record lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
