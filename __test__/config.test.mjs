@@ -68,7 +68,10 @@ test('malformed options throw a TypeError naming the option', () => {
     [{ legacyMaxRequestsPerMinute: 0 }, /legacyMaxRequestsPerMinute/],
     [{ debug: 'yes' }, /debug/],
     [{ release: 5 }, /release/],
-    [{ sampelRate: 1 }, /sampelRate/],
+    [{ sampelRate: 1 }, /invalid option `sampelRate`: unknown option \(known: dsn, /],
+    [{ scrub: { kyes: ['ref'] } }, /invalid option `scrub.kyes`/],
+    [{ dsn: 'http://abc@127.0.0.1:9/notanumber' }, /invalid option `dsn`: .*project id/],
+    [{ legacyEndpoint: 'localhost:8787/capture' }, /invalid option `legacyEndpoint`: has no scheme: write http:\/\/localhost:8787\/capture/],
     ['dsn', /options/],
   ];
   for (const [options, field] of cases) {

@@ -332,10 +332,10 @@ impl Config {
         };
         if let Some(unknown) = options.keys().find(|k| !FIELDS.iter().any(|(f, _)| f == k)) {
             let known: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
-            return Err(ConfigError {
-                field: "options".to_owned(),
-                message: format!("unknown option `{unknown}` (known: {})", known.join(", ")),
-            });
+            return Err(bad(
+                unknown.as_str(),
+                format!("unknown option (known: {})", known.join(", ")),
+            ));
         }
         let r = Reader {
             options,
@@ -389,9 +389,7 @@ impl Config {
         };
 
         Ok(Config {
-            dsn: r.parsed("dsn", |s| {
-                Dsn::from_str(s).map_err(|e| format!("not a valid Sentry DSN ({e})"))
-            })?,
+            dsn: r.parsed("dsn", parse_dsn)?,
             release: match r.parsed("release", |s| check_release(s).map(|()| s.to_owned()))? {
                 Some(release) => Some(release),
                 None => default_release(&r.env, &std::env::current_dir().unwrap_or_default())
@@ -404,13 +402,7 @@ impl Config {
                 .string("serverName")?
                 .or_else(|| gethostname::gethostname().into_string().ok()),
             sample_rate,
-            legacy_endpoint: r.parsed("legacyEndpoint", |s| {
-                let url = Url::parse(s).map_err(|e| format!("not a valid URL ({e})"))?;
-                match url.scheme() {
-                    "http" | "https" => Ok(url),
-                    other => Err(format!("must be an http or https URL, not {other}:")),
-                }
-            })?,
+            legacy_endpoint: r.parsed("legacyEndpoint", parse_http_url)?,
             legacy_token: r.parsed("legacyToken", |t| {
                 // It becomes a header: a CR or LF (or any control character) would fail
                 // every request, forever, long after `init` said all was well.
@@ -447,6 +439,67 @@ impl Config {
                 }
             }
         }
+    }
+}
+
+/// A Sentry DSN that Sentry can use: `sentry_types` takes any project id, but Sentry's are
+/// numbers, and an ingest answers a DSN with another id with 4xx for every event.
+fn parse_dsn(s: &str) -> Result<Dsn, String> {
+    if lacks_scheme(s) {
+        // Not shown: the DSN's key is kept out of messages, as out of `configuration()`.
+        return Err(
+            "has no scheme: a DSN starts with https:// (or http://), e.g. \
+                    https://<key>@o0.ingest.sentry.io/123"
+                .to_owned(),
+        );
+    }
+    let dsn = Dsn::from_str(s).map_err(|e| format!("not a valid Sentry DSN ({e})"))?;
+    let id = dsn.project_id().value();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "not a valid Sentry DSN: the project id {id:?} is not a number (a DSN ends in \
+             /<project id>, e.g. https://<key>@o0.ingest.sentry.io/123)"
+        ));
+    }
+    Ok(dsn)
+}
+
+/// An http or https URL.
+fn parse_http_url(s: &str) -> Result<Url, String> {
+    if lacks_scheme(s) {
+        // Without user info, which may hold a secret.
+        return Err(format!(
+            "has no scheme: write {}",
+            redact_url(&format!("http://{s}"))
+        ));
+    }
+    let url = Url::parse(s).map_err(|e| format!("not a valid URL ({e})"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!("must be an http or https URL, not {other}:")),
+    }
+}
+
+/// Whether `s` is a host and path written without `http://`: `localhost:8787/capture` parses
+/// as a URL of scheme `localhost:` (followed by a port, which no scheme is), and
+/// `127.0.0.1:8787/x` or `example.com/x` not at all; `mailto:x` does have a scheme.
+fn lacks_scheme(s: &str) -> bool {
+    if s.contains("://") {
+        return false;
+    }
+    let is_scheme = |p: &str| {
+        p.starts_with(|c: char| c.is_ascii_alphabetic())
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    };
+    match s.split_once(':') {
+        Some((scheme, rest))
+            if is_scheme(scheme) && !rest.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            false
+        }
+        _ => Url::parse(&format!("http://{s}"))
+            .is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty())),
     }
 }
 
@@ -493,8 +546,8 @@ fn scrub_options(scrub: Option<&Value>) -> Result<ScrubConfig, ConfigError> {
         .find(|k| !["keys", "patterns"].contains(&k.as_str()))
     {
         return Err(bad(
-            "scrub",
-            format!("unknown field `{unknown}` (known: keys, patterns)"),
+            format!("scrub.{unknown}"),
+            "unknown field (known: keys, patterns)".to_owned(),
         ));
     }
     let strings = |field: &str| -> Result<Vec<(String, String)>, ConfigError> {
@@ -619,7 +672,14 @@ mod tests {
             (json!({ "auditRetentionDays": 1.5 }), "auditRetentionDays"),
             (json!({ "legacyToken": "abc\r\nX-Evil: 1" }), "legacyToken"),
             (json!({ "legacyToken": "abc\ndef" }), "legacyToken"),
-            (json!({ "sampelRate": 1 }), "options"),
+            (json!({ "sampelRate": 1 }), "sampelRate"),
+            (json!({ "scrub": { "kyes": ["ref"] } }), "scrub.kyes"),
+            (json!({ "dsn": "http://abc@127.0.0.1:9/notanumber" }), "dsn"),
+            (json!({ "dsn": "abc@127.0.0.1:9/1" }), "dsn"),
+            (
+                json!({ "legacyEndpoint": "localhost:8787/capture" }),
+                "legacyEndpoint",
+            ),
             (json!("dsn"), "options"),
         ];
         for (options, field) in cases {
@@ -642,6 +702,86 @@ mod tests {
         assert!(lenient.legacy_endpoint.is_some());
     }
 
+    #[test]
+    fn unknown_options_name_themselves() {
+        let err = Config::resolve(&json!({ "sampelRate": 1 }), env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "error-tracker: invalid option `sampelRate`: unknown option (known: {})",
+                FIELDS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+            )
+        );
+    }
+
+    #[test]
+    fn urls_without_a_scheme_say_so() {
+        let endpoint = |url: &'static str| {
+            Config::resolve(&json!({ "legacyEndpoint": url }), env(&[]))
+                .map(|c| c.legacy_endpoint.unwrap().to_string())
+                .map_err(|e| e.message)
+        };
+        assert_eq!(
+            endpoint("localhost:8787/capture").unwrap_err(),
+            "has no scheme: write http://localhost:8787/capture"
+        );
+        assert_eq!(
+            endpoint("127.0.0.1:8787/capture").unwrap_err(),
+            "has no scheme: write http://127.0.0.1:8787/capture"
+        );
+        assert_eq!(
+            endpoint("svc:s3cret@ingest.example/capture").unwrap_err(),
+            "must be an http or https URL, not svc:"
+        );
+        assert_eq!(
+            endpoint("ingest.example/capture").unwrap_err(),
+            "has no scheme: write http://ingest.example/capture"
+        );
+        assert_eq!(
+            endpoint("ftp://ingest.example/x").unwrap_err(),
+            "must be an http or https URL, not ftp:"
+        );
+        assert_eq!(
+            endpoint("https://ingest.example/capture").unwrap(),
+            "https://ingest.example/capture"
+        );
+        let err =
+            Config::resolve(&Value::Null, env(&[("SENTRY_DSN", "key@127.0.0.1:9/1")])).unwrap_err();
+        assert!(err.message.starts_with("has no scheme"), "{err}");
+        assert!(
+            !err.to_string().contains("key@"),
+            "the key is not shown: {err}"
+        );
+    }
+
+    #[test]
+    fn dsn_project_ids_are_numbers() {
+        let err = Config::resolve(
+            &Value::Null,
+            env(&[("SENTRY_DSN", "http://abc@127.0.0.1:9/notanumber")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "dsn");
+        assert!(
+            err.to_string()
+                .contains("project id \"notanumber\" is not a number"),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with("(from SENTRY_DSN)"), "{err}");
+        for good in [
+            "http://abc@127.0.0.1:9/1",
+            "https://k@o1.ingest.sentry.io/4507",
+        ] {
+            assert!(
+                Config::resolve(&json!({ "dsn": good }), env(&[])).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    /// The `Options` struct (and so `index.d.ts`), `FIELDS` and the README's options table
+    /// name the same options, and the struct's doc comments and the table name each option's
+    /// variables: adding an option anywhere without the others fails here.
     #[test]
     fn release_falls_back_to_a_commit_then_package_json() {
         let dir =
