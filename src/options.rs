@@ -96,6 +96,8 @@ pub struct Config {
     pub audit_retention_days: u32,
     pub context_lines: usize,
     pub capture_uncaught: bool,
+    /// Malformed environment variables, each ignored as if unset (`stats().configErrors`).
+    pub ignored: Vec<ConfigError>,
 }
 
 /// A bad option, named the way the user wrote it.
@@ -103,6 +105,8 @@ pub struct Config {
 pub struct ConfigError {
     pub field: String,
     pub message: String,
+    /// The environment variable the bad value came from; `None` when it was given in code.
+    pub variable: Option<&'static str>,
 }
 
 impl fmt::Display for ConfigError {
@@ -111,7 +115,11 @@ impl fmt::Display for ConfigError {
             f,
             "error-tracker: invalid option `{}`: {}",
             self.field, self.message
-        )
+        )?;
+        match self.variable {
+            Some(var) => write!(f, " (from {var})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -255,21 +263,31 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
         }
     }
 
+    /// The environment variable `field` is read from, if it is not given as an option.
+    fn variable(&self, field: &'static str) -> Option<&'static str> {
+        match self.source(field) {
+            Some(Source::Env(var, _)) => Some(var),
+            _ => None,
+        }
+    }
+
+    /// An error about `field`'s value, saying where the value came from.
+    fn bad(&self, field: &'static str, message: String) -> ConfigError {
+        ConfigError {
+            variable: self.variable(field),
+            ..bad(field, message)
+        }
+    }
+
     /// A string option parsed by `parse`, with errors that say where the value came from.
     fn parsed<T>(
         &self,
         field: &'static str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ConfigError> {
-        let from = match self.source(field) {
-            Some(Source::Env(var, _)) => format!(" (from {var})"),
-            _ => String::new(),
-        };
         match self.string(field)? {
             None => Ok(None),
-            Some(s) => parse(s.trim())
-                .map(Some)
-                .map_err(|e| bad(field, format!("{e}{from}"))),
+            Some(s) => parse(s.trim()).map(Some).map_err(|e| self.bad(field, e)),
         }
     }
 
@@ -280,12 +298,23 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             Some(Source::Option(v)) => {
                 Err(bad(field, format!("expected a number, got {}", kind(v))))
             }
-            Some(Source::Env(var, v)) => v
+            Some(Source::Env(_, v)) => v
                 .trim()
                 .parse()
                 .map(Some)
-                .map_err(|_| bad(field, format!("expected a number (from {var})"))),
+                .map_err(|_| self.bad(field, "expected a number".to_owned())),
         }
+    }
+
+    /// A number option, `default` when unset, that must pass `check`.
+    fn number_where(
+        &self,
+        field: &'static str,
+        default: f64,
+        check: impl Fn(f64) -> Result<(), String>,
+    ) -> Result<f64, ConfigError> {
+        let n = self.number(field)?.unwrap_or(default);
+        check(n).map(|()| n).map_err(|e| self.bad(field, e))
     }
 
     fn boolean(&self, field: &'static str) -> Result<Option<bool>, ConfigError> {
@@ -304,7 +333,9 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
 }
 
 impl Config {
-    /// Resolves `options` (the JS object `init` got, or null) against `env`.
+    /// Resolves `options` (the JS object `init` got, or null) against `env`, failing on a
+    /// malformed environment variable too (`init` uses `resolve_lenient`).
+    #[cfg(test)]
     pub fn resolve(
         options: &Value,
         env: impl Fn(&str) -> Option<String>,
@@ -343,43 +374,32 @@ impl Config {
             ignore,
         };
 
-        let sample_rate = r.number("sampleRate")?.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&sample_rate) {
-            return Err(bad(
-                "sampleRate",
-                format!("must be between 0 and 1, got {sample_rate}"),
-            ));
-        }
-        let budget = r.number("legacyMaxRequestsPerMinute")?.unwrap_or(5.0);
-        if budget < 1.0 || budget.fract() != 0.0 || budget > u32::MAX as f64 {
-            return Err(bad(
-                "legacyMaxRequestsPerMinute",
-                format!("must be a whole number of at least 1, got {budget}"),
-            ));
-        }
-        let memory = r
-            .number("maxQueueMemoryBytes")?
-            .unwrap_or(64.0 * 1024.0 * 1024.0);
-        if memory < 0.0 || memory.fract() != 0.0 || memory > usize::MAX as f64 {
-            return Err(bad(
-                "maxQueueMemoryBytes",
-                format!("must be a whole number of bytes, got {memory}"),
-            ));
-        }
-        let retention = r.number("auditRetentionDays")?.unwrap_or(400.0);
-        if retention < 1.0 || retention.fract() != 0.0 || retention > 100_000.0 {
-            return Err(bad(
-                "auditRetentionDays",
-                format!("must be a whole number of days, at least 1, got {retention}"),
-            ));
-        }
-        let context_lines = r.number("contextLines")?.unwrap_or(5.0);
-        if !(0.0..=5.0).contains(&context_lines) || context_lines.fract() != 0.0 {
-            return Err(bad(
-                "contextLines",
-                format!("must be a whole number from 0 to 5, got {context_lines}"),
-            ));
-        }
+        let sample_rate = r.number_where("sampleRate", 1.0, |n| {
+            check((0.0..=1.0).contains(&n), || {
+                format!("must be between 0 and 1, got {n}")
+            })
+        })?;
+        let budget = r.number_where("legacyMaxRequestsPerMinute", 5.0, |n| {
+            check(n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64, || {
+                format!("must be a whole number of at least 1, got {n}")
+            })
+        })?;
+        let memory = r.number_where("maxQueueMemoryBytes", 64.0 * 1024.0 * 1024.0, |n| {
+            check(
+                n >= 0.0 && n.fract() == 0.0 && n <= usize::MAX as f64,
+                || format!("must be a whole number of bytes, got {n}"),
+            )
+        })?;
+        let retention = r.number_where("auditRetentionDays", 400.0, |n| {
+            check(n >= 1.0 && n.fract() == 0.0 && n <= 100_000.0, || {
+                format!("must be a whole number of days, at least 1, got {n}")
+            })
+        })?;
+        let context_lines = r.number_where("contextLines", 5.0, |n| {
+            check((0.0..=5.0).contains(&n) && n.fract() == 0.0, || {
+                format!("must be a whole number from 0 to 5, got {n}")
+            })
+        })?;
         let data_dir_given = matches!(r.source("dataDir"), Some(Source::Option(_)));
         let data_dir = match r.string("dataDir")? {
             Some(dir) => PathBuf::from(dir),
@@ -423,22 +443,39 @@ impl Config {
             audit_retention_days: retention as u32,
             context_lines: context_lines as usize,
             capture_uncaught: r.boolean("captureUncaught")?.unwrap_or(true),
+            ignored: Vec::new(),
         })
     }
 
-    /// Resolves from the environment alone, skipping any variable that does not parse (and
-    /// saying so on stderr): the first `trackError` without `init` must not fail.
-    pub fn from_env_lenient(env: impl Fn(&str) -> Option<String> + Copy) -> Config {
-        let mut ignore: Vec<String> = Vec::new();
+    /// Resolves like `resolve`, but a malformed environment variable is not an error: it is
+    /// ignored as if unset and listed in `Config::ignored` (`configure` warns about it, and
+    /// `stats().configErrors` reports it). A typo in the deployment's environment must not
+    /// stop the app from starting; a malformed option given in code still fails, because
+    /// that is a programming error the caller must hear of.
+    pub fn resolve_lenient(
+        options: &Value,
+        env: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<Config, ConfigError> {
+        let mut ignored: Vec<ConfigError> = Vec::new();
         loop {
-            match Self::resolve_ignoring(&Value::Null, env, &ignore) {
-                Ok(config) => return config,
-                Err(e) => {
-                    eprintln!("{e}; ignoring it");
-                    ignore.push(e.field);
-                }
+            let ignore: Vec<String> = ignored.iter().map(|e| e.field.clone()).collect();
+            match Self::resolve_ignoring(options, env, &ignore) {
+                Ok(config) => return Ok(Config { ignored, ..config }),
+                Err(e) if e.variable.is_some() => ignored.push(e),
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Resolves from the environment alone, as `resolve_lenient` does: the first
+    /// `trackError` without `init` must not fail.
+    pub fn from_env_lenient(env: impl Fn(&str) -> Option<String> + Copy) -> Config {
+        // Without options every error comes from a variable, and each is ignored in turn; a
+        // bug that broke that would cost the configuration, never the caller.
+        Self::resolve_lenient(&Value::Null, env).unwrap_or_else(|e| {
+            crate::log::warn(format_args!("{e}; using the defaults"));
+            Self::resolve_lenient(&Value::Null, |_| None).expect("the defaults resolve")
+        })
     }
 }
 
@@ -503,6 +540,15 @@ fn lacks_scheme(s: &str) -> bool {
     }
 }
 
+/// `Ok` when `ok`, else the message `why` makes.
+fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
 /// `url` without its user info (`https://user:secret@host/` becomes `https://host/`), for
 /// anything shown or logged. Text that is not a URL is shown as `[not a URL]`.
 pub fn redact_url(url: &str) -> String {
@@ -530,6 +576,7 @@ fn bad(field: impl Into<String>, message: String) -> ConfigError {
     ConfigError {
         field: field.into(),
         message,
+        variable: None,
     }
 }
 
@@ -715,6 +762,54 @@ mod tests {
     }
 
     #[test]
+    fn lenient_resolution_ignores_bad_variables_but_not_bad_options() {
+        let vars = env(&[
+            ("SENTRY_DSN", "https://key@127.0.0.1:9"),
+            ("CAPTURE_ERROR_URL", "http://127.0.0.1:9/capture"),
+            ("ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES", "-5"),
+            ("SENTRY_RELEASE", "web/app@1"),
+        ]);
+        let c = Config::resolve_lenient(&Value::Null, vars).unwrap();
+        assert!(c.dsn.is_none());
+        assert!(c.legacy_endpoint.is_some(), "the good variable is kept");
+        assert_eq!(c.max_queue_memory_bytes, 64 * 1024 * 1024);
+        let named: Vec<_> = c
+            .ignored
+            .iter()
+            .map(|e| (e.field.as_str(), e.variable))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (
+                    "maxQueueMemoryBytes",
+                    Some("ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES")
+                ),
+                ("dsn", Some("SENTRY_DSN")),
+                ("release", Some("SENTRY_RELEASE")),
+            ]
+        );
+        assert!(
+            c.ignored[0]
+                .to_string()
+                .ends_with("got -5 (from ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES)"),
+            "{}",
+            c.ignored[0]
+        );
+        // An option given in code wins over the variable and is held to the rules.
+        let c = Config::resolve_lenient(&json!({ "dsn": "http://k@127.0.0.1:9/3" }), vars).unwrap();
+        assert!(c.dsn.is_some());
+        assert!(c.ignored.iter().all(|e| e.field != "dsn"));
+        let err = Config::resolve_lenient(&json!({ "sampleRate": 2 }), vars).unwrap_err();
+        assert_eq!((err.field.as_str(), err.variable), ("sampleRate", None));
+        assert_eq!(
+            Config::from_env_lenient(vars).ignored.len(),
+            3,
+            "zero-config ignores the same"
+        );
+    }
+
+    #[test]
     fn urls_without_a_scheme_say_so() {
         let endpoint = |url: &'static str| {
             Config::resolve(&json!({ "legacyEndpoint": url }), env(&[]))
@@ -779,9 +874,6 @@ mod tests {
         }
     }
 
-    /// The `Options` struct (and so `index.d.ts`), `FIELDS` and the README's options table
-    /// name the same options, and the struct's doc comments and the table name each option's
-    /// variables: adding an option anywhere without the others fails here.
     #[test]
     fn release_falls_back_to_a_commit_then_package_json() {
         let dir =
