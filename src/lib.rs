@@ -10,6 +10,8 @@ mod files;
 mod fingerprint;
 mod groups;
 mod ledger;
+#[cfg(test)]
+mod listings;
 mod log;
 mod nextjs;
 mod options;

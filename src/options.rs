@@ -123,7 +123,11 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Each option: its JS name and its environment fallbacks, in order.
+/// Each option: its JS name and its environment fallbacks, in order. The `Options` struct
+/// above, `index.d.ts` and the README's options table must list the same names (and the
+/// struct's doc comments and the table the same variables): `cargo test` fails when they
+/// drift (`options_are_listed_alike_everywhere`), and when the reader below reads a name that
+/// is not here or leaves one unread (`the_reader_reads_every_field_and_no_other`).
 const FIELDS: &[(&str, &[&str])] = &[
     ("dsn", &["SENTRY_DSN"]),
     ("release", &["SENTRY_RELEASE"]),
@@ -230,8 +234,18 @@ struct Reader<'a, E> {
     ignore: &'a [String],
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The fields `Reader::source` was asked for, so a test can hold the reader to `FIELDS`.
+    static READ: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
     fn source(&self, field: &'static str) -> Option<Source<'_>> {
+        #[cfg(test)]
+        READ.with(|read| read.borrow_mut().push(field));
+        let declared = FIELDS.iter().find(|(f, _)| *f == field);
+        debug_assert!(declared.is_some(), "`{field}` is read but not in FIELDS");
         if self.ignore.iter().any(|f| f == field) {
             return None;
         }
@@ -239,10 +253,7 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             Some(Value::Null) | Some(Value::String(_)) if is_blank(self.options.get(field)) => None,
             Some(v) => Some(Source::Option(v)),
             None => {
-                let vars = FIELDS
-                    .iter()
-                    .find(|(f, _)| *f == field)
-                    .map_or(&[][..], |f| f.1);
+                let vars = declared.map_or(&[][..], |f| f.1);
                 vars.iter().find_map(|var| {
                     (self.env)(var)
                         .filter(|v| !v.trim().is_empty())
@@ -437,7 +448,10 @@ impl Config {
             debug: r.boolean("debug")?.unwrap_or(false),
             scrub: ScrubConfig {
                 user_id_salt: r.string("userIdSalt")?,
-                ..scrub_options(options.get("scrub"))?
+                ..scrub_options(match r.source("scrub") {
+                    Some(Source::Option(v)) => Some(v),
+                    _ => None,
+                })?
             },
             max_queue_memory_bytes: memory as usize,
             audit_retention_days: retention as u32,
@@ -872,6 +886,88 @@ mod tests {
                 "{good}"
             );
         }
+    }
+
+    /// The `Options` struct (and so `index.d.ts`), `FIELDS` and the README's options table
+    /// name the same options, and the struct's doc comments and the table name each option's
+    /// variables: adding an option anywhere without the others fails here.
+    #[test]
+    fn options_are_listed_alike_everywhere() {
+        use crate::listings::*;
+        let mut names: Vec<String> = FIELDS.iter().map(|f| f.0.to_owned()).collect();
+        names.sort();
+        let source = struct_fields(include_str!("options.rs"), "Options");
+        let mut in_struct: Vec<String> = source.iter().map(|f| f.0.clone()).collect();
+        in_struct.sort();
+        assert_eq!(
+            in_struct, names,
+            "`Options` (src/options.rs) against FIELDS"
+        );
+        let mut in_dts = ts_interface(INDEX_D_TS, "Options");
+        in_dts.sort();
+        assert_eq!(
+            in_dts, names,
+            "index.d.ts's `Options` against FIELDS: run `npm run build` to regenerate it"
+        );
+        for (name, doc) in &source {
+            let vars = FIELDS.iter().find(|f| f.0 == name).unwrap().1;
+            for var in vars {
+                assert!(
+                    doc.contains(var),
+                    "the doc comment of `{name}` does not name {var}"
+                );
+            }
+        }
+
+        let rows = readme_table(README, "### Options and environment variables");
+        let mut table: Vec<(String, Vec<String>)> = Vec::new();
+        for row in rows {
+            // `scrub.keys`, `scrub.patterns` is the one option `scrub`.
+            let mut options: Vec<String> = row[0]
+                .iter()
+                .map(|n| n.split('.').next().unwrap().to_owned())
+                .collect();
+            options.dedup();
+            let vars: Vec<String> = row[1]
+                .iter()
+                .filter(|v| {
+                    // A variable's name; `1`/`true` in the same cell are values.
+                    v.starts_with(|c: char| c.is_ascii_uppercase())
+                        && v.chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+                .cloned()
+                .collect();
+            assert_eq!(options.len(), 1, "one option per README row: {options:?}");
+            table.push((options.remove(0), vars));
+        }
+        let fields: Vec<(String, Vec<String>)> = FIELDS
+            .iter()
+            .map(|(name, vars)| {
+                (
+                    name.to_string(),
+                    vars.iter().map(|v| v.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            table, fields,
+            "README's options table against FIELDS, in order"
+        );
+    }
+
+    /// Every name in `FIELDS` is read by `resolve`, and no other (reading an undeclared name
+    /// also trips a debug assertion in `Reader::source`).
+    #[test]
+    fn the_reader_reads_every_field_and_no_other() {
+        READ.with(|read| read.borrow_mut().clear());
+        Config::resolve(&Value::Null, env(&[])).unwrap();
+        let mut read: Vec<&str> = READ.with(|read| read.borrow().clone());
+        read.sort();
+        read.dedup();
+        let mut declared: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+        declared.sort();
+        assert_eq!(read, declared);
     }
 
     #[test]
