@@ -16,6 +16,16 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare function close(timeoutMs?: number | undefined | null): Promise<boolean>
 
+/** A malformed environment variable, ignored as if unset until it is fixed. */
+export interface ConfigError {
+  /** The variable, e.g. `SENTRY_DSN`. */
+  variable: string
+  /** The option it stands in for, e.g. `dsn`. */
+  option: string
+  /** What is wrong with its value (the value itself is not repeated: it may be a secret). */
+  message: string
+}
+
 export declare function configuration(): Configuration | null
 
 /**
@@ -83,8 +93,12 @@ export interface GroupStats {
  * `Options`). Calling it again reconfigures for errors captured afterwards; errors already
  * queued are still delivered where they were headed.
  *
- * @throws {TypeError} when an option (or the environment variable behind it) is malformed;
- * the message names it.
+ * A malformed environment variable does not throw: it is ignored as if unset, with one
+ * warning on stderr, and listed in `stats().configErrors`, so that a typo in the deployment
+ * cannot stop the app from starting.
+ *
+ * @throws {TypeError} when an option given here is malformed or unknown, or when `dataDir`
+ * is given and events cannot be kept there; the message names the option.
  */
 export declare function init(options?: Options): void
 
@@ -257,6 +271,12 @@ export interface Stats {
    * outage or a crash loses what waits), or `null` when they are.
    */
   storageError: string | null
+  /**
+   * Malformed environment variables the tracker ignores as if they were unset (each also
+   * warned about once on stderr); empty when there are none. Options given to `init` never
+   * appear here: a malformed one throws.
+   */
+  configErrors: Array<ConfigError>
 }
 
 /**

@@ -68,7 +68,10 @@ test('malformed options throw a TypeError naming the option', () => {
     [{ legacyMaxRequestsPerMinute: 0 }, /legacyMaxRequestsPerMinute/],
     [{ debug: 'yes' }, /debug/],
     [{ release: 5 }, /release/],
-    [{ sampelRate: 1 }, /sampelRate/],
+    [{ sampelRate: 1 }, /invalid option `sampelRate`: unknown option \(known: dsn, /],
+    [{ scrub: { kyes: ['ref'] } }, /invalid option `scrub.kyes`/],
+    [{ dsn: 'http://abc@127.0.0.1:9/notanumber' }, /invalid option `dsn`: .*project id/],
+    [{ legacyEndpoint: 'localhost:8787/capture' }, /invalid option `legacyEndpoint`: has no scheme: write http:\/\/localhost:8787\/capture/],
     ['dsn', /options/],
   ];
   for (const [options, field] of cases) {
@@ -76,20 +79,68 @@ test('malformed options throw a TypeError naming the option', () => {
   }
 });
 
-test('a malformed environment variable is named by init, and skipped by zero-config', async () => {
+test('a malformed environment variable does not stop init: one warning, every event kept, stats().configErrors', async () => {
+  const r = await startReceiver();
+  receivers.push(r);
+  // What instrumentation.ts's register() does, with a typo in SENTRY_DSN (no project id) and a
+  // retention of 0 days: the app must start, and the events reach the sink that works.
   const child = await runNode(`
-    try { tracker.init(); console.log('no throw'); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
-  `, { env: { SENTRY_DSN: 'garbage' } });
-  assert.match(child.stdout, /^TypeError: .*dsn.*SENTRY_DSN/m);
+    tracker.init();
+    tracker.init();
+    const id = tracker.trackError(new Error('kept despite a typo'));
+    const done = await tracker.flush(10000);
+    let thrown = null;
+    try { tracker.init({ sampleRate: 2 }); } catch (e) { thrown = e.constructor.name + ': ' + e.message; }
+    console.log(JSON.stringify({ id, done, stats: tracker.stats(), thrown }));
+  `, {
+    env: {
+      SENTRY_DSN: 'https://key@127.0.0.1:9',
+      ERROR_TRACKER_AUDIT_RETENTION_DAYS: '0',
+      CAPTURE_ERROR_URL: r.legacyUrl,
+      ERROR_TRACKER_DIR: tempDir(),
+    },
+  });
+  assert.equal(child.code, 0, child.stderr);
+  const { id, done, stats, thrown } = JSON.parse(child.stdout);
+  assert.equal(done, true);
+  assert.deepEqual(r.legacyErrors.map((e) => e.eventId), [id]);
+  const errors = Object.fromEntries(stats.configErrors.map((e) => [e.variable, e]));
+  assert.deepEqual(Object.keys(errors).sort(), ['ERROR_TRACKER_AUDIT_RETENTION_DAYS', 'SENTRY_DSN']);
+  assert.equal(errors.SENTRY_DSN.option, 'dsn');
+  assert.match(errors.SENTRY_DSN.message, /not a valid Sentry DSN/);
+  assert.equal(errors.ERROR_TRACKER_AUDIT_RETENTION_DAYS.option, 'auditRetentionDays');
+  assert.match(errors.ERROR_TRACKER_AUDIT_RETENTION_DAYS.message, /at least 1, got 0/);
+  // Loud, and once per variable however often init runs.
+  assert.equal(child.stderr.match(/warning: .*SENTRY_DSN/g)?.length, 1, child.stderr);
+  assert.equal(child.stderr.match(/warning: .*ERROR_TRACKER_AUDIT_RETENTION_DAYS/g)?.length, 1, child.stderr);
+  // An option given in code is still a programming error.
+  assert.match(thrown, /^TypeError: .*invalid option `sampleRate`/);
 
-  const dir = tempDir();
-  const lazy = await runNode(`
-    const id = tracker.trackError(new Error('still kept'));
-    console.log(id, await tracker.flush(5000));
-  `, { env: { SENTRY_DSN: 'garbage', ERROR_TRACKER_DIR: dir } });
-  assert.equal(lazy.code, 0, lazy.stderr);
-  assert.match(lazy.stdout, /^[0-9a-f]{32} true$/m);
-  assert.match(lazy.stderr, /SENTRY_DSN/);
+  // With the DSN as the only sink, events are kept in the outbox, whether init ran or not.
+  for (const start of ['tracker.init();', '']) {
+    const dir = tempDir();
+    const alone = await runNode(`
+      ${start}
+      const id = tracker.trackError(new Error('still kept'));
+      console.log(JSON.stringify({ id, done: await tracker.flush(5000), stats: tracker.stats() }));
+    `, { env: { SENTRY_DSN: 'garbage', ERROR_TRACKER_DIR: dir } });
+    assert.equal(alone.code, 0, alone.stderr);
+    const out = JSON.parse(alone.stdout);
+    assert.equal(out.done, true);
+    assert.equal(out.stats.delivered.outbox, 1, start);
+    assert.deepEqual(out.stats.configErrors.map((e) => e.variable), ['SENTRY_DSN'], start);
+    assert.match(readFileSync(join(dir, 'outbox.ndjson'), 'utf8'), new RegExp(out.id));
+    assert.match(alone.stderr, /warning: .*SENTRY_DSN/);
+  }
+});
+
+test('stats().configErrors is empty when the environment is well formed', async () => {
+  const child = await runNode(`
+    tracker.init({ dataDir: process.env.DIR });
+    console.log(JSON.stringify(tracker.stats().configErrors));
+  `, { env: { DIR: tempDir(), SENTRY_DSN: 'http://key@127.0.0.1:9/7' } });
+  assert.equal(child.code, 0, child.stderr);
+  assert.deepEqual(JSON.parse(child.stdout), []);
 });
 
 test('with no sink configured, events are kept in the outbox with one warning', async () => {

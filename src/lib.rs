@@ -11,6 +11,8 @@ mod files;
 mod fingerprint;
 mod groups;
 mod ledger;
+#[cfg(test)]
+mod listings;
 mod log;
 mod nextjs;
 mod options;
@@ -41,8 +43,12 @@ pub use scope::Scope;
 /// `Options`). Calling it again reconfigures for errors captured afterwards; errors already
 /// queued are still delivered where they were headed.
 ///
-/// @throws {TypeError} when an option (or the environment variable behind it) is malformed;
-/// the message names it.
+/// A malformed environment variable does not throw: it is ignored as if unset, with one
+/// warning on stderr, and listed in `stats().configErrors`, so that a typo in the deployment
+/// cannot stop the app from starting.
+///
+/// @throws {TypeError} when an option given here is malformed or unknown, or when `dataDir`
+/// is given and events cannot be kept there; the message names the option.
 #[napi(ts_args_type = "options?: Options")]
 pub fn init(env: Env, options: Option<Unknown>) -> Result<()> {
     let js = Js::new(env.raw());
@@ -50,7 +56,7 @@ pub fn init(env: Env, options: Option<Unknown>) -> Result<()> {
         capture::to_json(&js, o.value().value)
     });
     let host = event::Host::detect(js.node_version());
-    match Config::resolve(&options, env_var).and_then(|c| pipeline::configure(c, host)) {
+    match Config::resolve_lenient(&options, env_var).and_then(|c| pipeline::configure(c, host)) {
         Ok(_) => {
             exit::install(env.raw());
             Ok(())
@@ -271,6 +277,22 @@ pub struct Stats {
     /// outage or a crash loses what waits), or `null` when they are.
     #[napi(ts_type = "string | null")]
     pub storage_error: serde_json::Value,
+    /// Malformed environment variables the tracker ignores as if they were unset (each also
+    /// warned about once on stderr); empty when there are none. Options given to `init` never
+    /// appear here: a malformed one throws.
+    #[napi(ts_type = "Array<ConfigError>")]
+    pub config_errors: Vec<ConfigErrorStats>,
+}
+
+/// A malformed environment variable, ignored as if unset until it is fixed.
+#[napi(object, js_name = "ConfigError")]
+pub struct ConfigErrorStats {
+    /// The variable, e.g. `SENTRY_DSN`.
+    pub variable: String,
+    /// The option it stands in for, e.g. `dsn`.
+    pub option: String,
+    /// What is wrong with its value (the value itself is not repeated: it may be a secret).
+    pub message: String,
 }
 
 /// One group of errors: the same fingerprint.
@@ -318,6 +340,7 @@ pub fn stats() -> Stats {
         failed: n(LEDGER.failed_at(k)),
         retrying: n(LEDGER.retrying_at(k)),
     };
+    let setup = pipeline::current();
     let limited = LEDGER.rate_limited_until_ms.load(Relaxed);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -345,9 +368,21 @@ pub fn stats() -> Stats {
             legacy: counts(SinkKind::Legacy),
             outbox: counts(SinkKind::Outbox),
         },
-        storage_error: pipeline::current()
+        storage_error: setup
+            .as_ref()
             .and_then(|s| s.durable.problem.clone())
             .map_or(serde_json::Value::Null, serde_json::Value::from),
+        config_errors: setup.as_ref().map_or_else(Vec::new, |s| {
+            s.config
+                .ignored
+                .iter()
+                .map(|e| ConfigErrorStats {
+                    variable: e.variable.unwrap_or_default().to_owned(),
+                    option: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect()
+        }),
         groups: groups::snapshot(|g| GroupStats {
             fingerprint: g.fingerprint.clone(),
             title: g.title.clone(),

@@ -96,6 +96,8 @@ pub struct Config {
     pub audit_retention_days: u32,
     pub context_lines: usize,
     pub capture_uncaught: bool,
+    /// Malformed environment variables, each ignored as if unset (`stats().configErrors`).
+    pub ignored: Vec<ConfigError>,
 }
 
 /// A bad option, named the way the user wrote it.
@@ -103,6 +105,8 @@ pub struct Config {
 pub struct ConfigError {
     pub field: String,
     pub message: String,
+    /// The environment variable the bad value came from; `None` when it was given in code.
+    pub variable: Option<&'static str>,
 }
 
 impl fmt::Display for ConfigError {
@@ -111,11 +115,19 @@ impl fmt::Display for ConfigError {
             f,
             "error-tracker: invalid option `{}`: {}",
             self.field, self.message
-        )
+        )?;
+        match self.variable {
+            Some(var) => write!(f, " (from {var})"),
+            None => Ok(()),
+        }
     }
 }
 
-/// Each option: its JS name and its environment fallbacks, in order.
+/// Each option: its JS name and its environment fallbacks, in order. The `Options` struct
+/// above, `index.d.ts` and the README's options table must list the same names (and the
+/// struct's doc comments and the table the same variables): `cargo test` fails when they
+/// drift (`options_are_listed_alike_everywhere`), and when the reader below reads a name that
+/// is not here or leaves one unread (`the_reader_reads_every_field_and_no_other`).
 const FIELDS: &[(&str, &[&str])] = &[
     ("dsn", &["SENTRY_DSN"]),
     ("release", &["SENTRY_RELEASE"]),
@@ -222,8 +234,18 @@ struct Reader<'a, E> {
     ignore: &'a [String],
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The fields `Reader::source` was asked for, so a test can hold the reader to `FIELDS`.
+    static READ: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
     fn source(&self, field: &'static str) -> Option<Source<'_>> {
+        #[cfg(test)]
+        READ.with(|read| read.borrow_mut().push(field));
+        let declared = FIELDS.iter().find(|(f, _)| *f == field);
+        debug_assert!(declared.is_some(), "`{field}` is read but not in FIELDS");
         if self.ignore.iter().any(|f| f == field) {
             return None;
         }
@@ -231,10 +253,7 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             Some(Value::Null) | Some(Value::String(_)) if is_blank(self.options.get(field)) => None,
             Some(v) => Some(Source::Option(v)),
             None => {
-                let vars = FIELDS
-                    .iter()
-                    .find(|(f, _)| *f == field)
-                    .map_or(&[][..], |f| f.1);
+                let vars = declared.map_or(&[][..], |f| f.1);
                 vars.iter().find_map(|var| {
                     (self.env)(var)
                         .filter(|v| !v.trim().is_empty())
@@ -255,21 +274,31 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
         }
     }
 
+    /// The environment variable `field` is read from, if it is not given as an option.
+    fn variable(&self, field: &'static str) -> Option<&'static str> {
+        match self.source(field) {
+            Some(Source::Env(var, _)) => Some(var),
+            _ => None,
+        }
+    }
+
+    /// An error about `field`'s value, saying where the value came from.
+    fn bad(&self, field: &'static str, message: String) -> ConfigError {
+        ConfigError {
+            variable: self.variable(field),
+            ..bad(field, message)
+        }
+    }
+
     /// A string option parsed by `parse`, with errors that say where the value came from.
     fn parsed<T>(
         &self,
         field: &'static str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ConfigError> {
-        let from = match self.source(field) {
-            Some(Source::Env(var, _)) => format!(" (from {var})"),
-            _ => String::new(),
-        };
         match self.string(field)? {
             None => Ok(None),
-            Some(s) => parse(s.trim())
-                .map(Some)
-                .map_err(|e| bad(field, format!("{e}{from}"))),
+            Some(s) => parse(s.trim()).map(Some).map_err(|e| self.bad(field, e)),
         }
     }
 
@@ -280,12 +309,23 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
             Some(Source::Option(v)) => {
                 Err(bad(field, format!("expected a number, got {}", kind(v))))
             }
-            Some(Source::Env(var, v)) => v
+            Some(Source::Env(_, v)) => v
                 .trim()
                 .parse()
                 .map(Some)
-                .map_err(|_| bad(field, format!("expected a number (from {var})"))),
+                .map_err(|_| self.bad(field, "expected a number".to_owned())),
         }
+    }
+
+    /// A number option, `default` when unset, that must pass `check`.
+    fn number_where(
+        &self,
+        field: &'static str,
+        default: f64,
+        check: impl Fn(f64) -> Result<(), String>,
+    ) -> Result<f64, ConfigError> {
+        let n = self.number(field)?.unwrap_or(default);
+        check(n).map(|()| n).map_err(|e| self.bad(field, e))
     }
 
     fn boolean(&self, field: &'static str) -> Result<Option<bool>, ConfigError> {
@@ -304,7 +344,9 @@ impl<E: Fn(&str) -> Option<String>> Reader<'_, E> {
 }
 
 impl Config {
-    /// Resolves `options` (the JS object `init` got, or null) against `env`.
+    /// Resolves `options` (the JS object `init` got, or null) against `env`, failing on a
+    /// malformed environment variable too (`init` uses `resolve_lenient`).
+    #[cfg(test)]
     pub fn resolve(
         options: &Value,
         env: impl Fn(&str) -> Option<String>,
@@ -332,10 +374,10 @@ impl Config {
         };
         if let Some(unknown) = options.keys().find(|k| !FIELDS.iter().any(|(f, _)| f == k)) {
             let known: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
-            return Err(ConfigError {
-                field: "options".to_owned(),
-                message: format!("unknown option `{unknown}` (known: {})", known.join(", ")),
-            });
+            return Err(bad(
+                unknown.as_str(),
+                format!("unknown option (known: {})", known.join(", ")),
+            ));
         }
         let r = Reader {
             options,
@@ -343,43 +385,32 @@ impl Config {
             ignore,
         };
 
-        let sample_rate = r.number("sampleRate")?.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&sample_rate) {
-            return Err(bad(
-                "sampleRate",
-                format!("must be between 0 and 1, got {sample_rate}"),
-            ));
-        }
-        let budget = r.number("legacyMaxRequestsPerMinute")?.unwrap_or(5.0);
-        if budget < 1.0 || budget.fract() != 0.0 || budget > u32::MAX as f64 {
-            return Err(bad(
-                "legacyMaxRequestsPerMinute",
-                format!("must be a whole number of at least 1, got {budget}"),
-            ));
-        }
-        let memory = r
-            .number("maxQueueMemoryBytes")?
-            .unwrap_or(64.0 * 1024.0 * 1024.0);
-        if memory < 0.0 || memory.fract() != 0.0 || memory > usize::MAX as f64 {
-            return Err(bad(
-                "maxQueueMemoryBytes",
-                format!("must be a whole number of bytes, got {memory}"),
-            ));
-        }
-        let retention = r.number("auditRetentionDays")?.unwrap_or(400.0);
-        if retention < 1.0 || retention.fract() != 0.0 || retention > 100_000.0 {
-            return Err(bad(
-                "auditRetentionDays",
-                format!("must be a whole number of days, at least 1, got {retention}"),
-            ));
-        }
-        let context_lines = r.number("contextLines")?.unwrap_or(5.0);
-        if !(0.0..=5.0).contains(&context_lines) || context_lines.fract() != 0.0 {
-            return Err(bad(
-                "contextLines",
-                format!("must be a whole number from 0 to 5, got {context_lines}"),
-            ));
-        }
+        let sample_rate = r.number_where("sampleRate", 1.0, |n| {
+            check((0.0..=1.0).contains(&n), || {
+                format!("must be between 0 and 1, got {n}")
+            })
+        })?;
+        let budget = r.number_where("legacyMaxRequestsPerMinute", 5.0, |n| {
+            check(n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64, || {
+                format!("must be a whole number of at least 1, got {n}")
+            })
+        })?;
+        let memory = r.number_where("maxQueueMemoryBytes", 64.0 * 1024.0 * 1024.0, |n| {
+            check(
+                n >= 0.0 && n.fract() == 0.0 && n <= usize::MAX as f64,
+                || format!("must be a whole number of bytes, got {n}"),
+            )
+        })?;
+        let retention = r.number_where("auditRetentionDays", 400.0, |n| {
+            check(n >= 1.0 && n.fract() == 0.0 && n <= 100_000.0, || {
+                format!("must be a whole number of days, at least 1, got {n}")
+            })
+        })?;
+        let context_lines = r.number_where("contextLines", 5.0, |n| {
+            check((0.0..=5.0).contains(&n) && n.fract() == 0.0, || {
+                format!("must be a whole number from 0 to 5, got {n}")
+            })
+        })?;
         let data_dir_given = matches!(r.source("dataDir"), Some(Source::Option(_)));
         let data_dir = match r.string("dataDir")? {
             Some(dir) => PathBuf::from(dir),
@@ -389,9 +420,7 @@ impl Config {
         };
 
         Ok(Config {
-            dsn: r.parsed("dsn", |s| {
-                Dsn::from_str(s).map_err(|e| format!("not a valid Sentry DSN ({e})"))
-            })?,
+            dsn: r.parsed("dsn", parse_dsn)?,
             release: match r.parsed("release", |s| check_release(s).map(|()| s.to_owned()))? {
                 Some(release) => Some(release),
                 None => default_release(&r.env, &std::env::current_dir().unwrap_or_default())
@@ -404,13 +433,7 @@ impl Config {
                 .string("serverName")?
                 .or_else(|| gethostname::gethostname().into_string().ok()),
             sample_rate,
-            legacy_endpoint: r.parsed("legacyEndpoint", |s| {
-                let url = Url::parse(s).map_err(|e| format!("not a valid URL ({e})"))?;
-                match url.scheme() {
-                    "http" | "https" => Ok(url),
-                    other => Err(format!("must be an http or https URL, not {other}:")),
-                }
-            })?,
+            legacy_endpoint: r.parsed("legacyEndpoint", parse_http_url)?,
             legacy_token: r.parsed("legacyToken", |t| {
                 // It becomes a header: a CR or LF (or any control character) would fail
                 // every request, forever, long after `init` said all was well.
@@ -425,28 +448,118 @@ impl Config {
             debug: r.boolean("debug")?.unwrap_or(false),
             scrub: ScrubConfig {
                 user_id_salt: r.string("userIdSalt")?,
-                ..scrub_options(options.get("scrub"))?
+                ..scrub_options(match r.source("scrub") {
+                    Some(Source::Option(v)) => Some(v),
+                    _ => None,
+                })?
             },
             max_queue_memory_bytes: memory as usize,
             audit_retention_days: retention as u32,
             context_lines: context_lines as usize,
             capture_uncaught: r.boolean("captureUncaught")?.unwrap_or(true),
+            ignored: Vec::new(),
         })
     }
 
-    /// Resolves from the environment alone, skipping any variable that does not parse (and
-    /// saying so on stderr): the first `trackError` without `init` must not fail.
-    pub fn from_env_lenient(env: impl Fn(&str) -> Option<String> + Copy) -> Config {
-        let mut ignore: Vec<String> = Vec::new();
+    /// Resolves like `resolve`, but a malformed environment variable is not an error: it is
+    /// ignored as if unset and listed in `Config::ignored` (`configure` warns about it, and
+    /// `stats().configErrors` reports it). A typo in the deployment's environment must not
+    /// stop the app from starting; a malformed option given in code still fails, because
+    /// that is a programming error the caller must hear of.
+    pub fn resolve_lenient(
+        options: &Value,
+        env: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<Config, ConfigError> {
+        let mut ignored: Vec<ConfigError> = Vec::new();
         loop {
-            match Self::resolve_ignoring(&Value::Null, env, &ignore) {
-                Ok(config) => return config,
-                Err(e) => {
-                    eprintln!("{e}; ignoring it");
-                    ignore.push(e.field);
-                }
+            let ignore: Vec<String> = ignored.iter().map(|e| e.field.clone()).collect();
+            match Self::resolve_ignoring(options, env, &ignore) {
+                Ok(config) => return Ok(Config { ignored, ..config }),
+                Err(e) if e.variable.is_some() => ignored.push(e),
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Resolves from the environment alone, as `resolve_lenient` does: the first
+    /// `trackError` without `init` must not fail.
+    pub fn from_env_lenient(env: impl Fn(&str) -> Option<String> + Copy) -> Config {
+        // Without options every error comes from a variable, and each is ignored in turn; a
+        // bug that broke that would cost the configuration, never the caller.
+        Self::resolve_lenient(&Value::Null, env).unwrap_or_else(|e| {
+            crate::log::warn(format_args!("{e}; using the defaults"));
+            Self::resolve_lenient(&Value::Null, |_| None).expect("the defaults resolve")
+        })
+    }
+}
+
+/// A Sentry DSN that Sentry can use: `sentry_types` takes any project id, but Sentry's are
+/// numbers, and an ingest answers a DSN with another id with 4xx for every event.
+fn parse_dsn(s: &str) -> Result<Dsn, String> {
+    if lacks_scheme(s) {
+        // Not shown: the DSN's key is kept out of messages, as out of `configuration()`.
+        return Err(
+            "has no scheme: a DSN starts with https:// (or http://), e.g. \
+                    https://<key>@o0.ingest.sentry.io/123"
+                .to_owned(),
+        );
+    }
+    let dsn = Dsn::from_str(s).map_err(|e| format!("not a valid Sentry DSN ({e})"))?;
+    let id = dsn.project_id().value();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "not a valid Sentry DSN: the project id {id:?} is not a number (a DSN ends in \
+             /<project id>, e.g. https://<key>@o0.ingest.sentry.io/123)"
+        ));
+    }
+    Ok(dsn)
+}
+
+/// An http or https URL.
+fn parse_http_url(s: &str) -> Result<Url, String> {
+    if lacks_scheme(s) {
+        // Without user info, which may hold a secret.
+        return Err(format!(
+            "has no scheme: write {}",
+            redact_url(&format!("http://{s}"))
+        ));
+    }
+    let url = Url::parse(s).map_err(|e| format!("not a valid URL ({e})"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!("must be an http or https URL, not {other}:")),
+    }
+}
+
+/// Whether `s` is a host and path written without `http://`: `localhost:8787/capture` parses
+/// as a URL of scheme `localhost:` (followed by a port, which no scheme is), and
+/// `127.0.0.1:8787/x` or `example.com/x` not at all; `mailto:x` does have a scheme.
+fn lacks_scheme(s: &str) -> bool {
+    if s.contains("://") {
+        return false;
+    }
+    let is_scheme = |p: &str| {
+        p.starts_with(|c: char| c.is_ascii_alphabetic())
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    };
+    match s.split_once(':') {
+        Some((scheme, rest))
+            if is_scheme(scheme) && !rest.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            false
+        }
+        _ => Url::parse(&format!("http://{s}"))
+            .is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty())),
+    }
+}
+
+/// `Ok` when `ok`, else the message `why` makes.
+fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(why())
     }
 }
 
@@ -477,6 +590,7 @@ fn bad(field: impl Into<String>, message: String) -> ConfigError {
     ConfigError {
         field: field.into(),
         message,
+        variable: None,
     }
 }
 
@@ -493,8 +607,8 @@ fn scrub_options(scrub: Option<&Value>) -> Result<ScrubConfig, ConfigError> {
         .find(|k| !["keys", "patterns"].contains(&k.as_str()))
     {
         return Err(bad(
-            "scrub",
-            format!("unknown field `{unknown}` (known: keys, patterns)"),
+            format!("scrub.{unknown}"),
+            "unknown field (known: keys, patterns)".to_owned(),
         ));
     }
     let strings = |field: &str| -> Result<Vec<(String, String)>, ConfigError> {
@@ -619,7 +733,14 @@ mod tests {
             (json!({ "auditRetentionDays": 1.5 }), "auditRetentionDays"),
             (json!({ "legacyToken": "abc\r\nX-Evil: 1" }), "legacyToken"),
             (json!({ "legacyToken": "abc\ndef" }), "legacyToken"),
-            (json!({ "sampelRate": 1 }), "options"),
+            (json!({ "sampelRate": 1 }), "sampelRate"),
+            (json!({ "scrub": { "kyes": ["ref"] } }), "scrub.kyes"),
+            (json!({ "dsn": "http://abc@127.0.0.1:9/notanumber" }), "dsn"),
+            (json!({ "dsn": "abc@127.0.0.1:9/1" }), "dsn"),
+            (
+                json!({ "legacyEndpoint": "localhost:8787/capture" }),
+                "legacyEndpoint",
+            ),
             (json!("dsn"), "options"),
         ];
         for (options, field) in cases {
@@ -640,6 +761,213 @@ mod tests {
         ]));
         assert!(lenient.dsn.is_none());
         assert!(lenient.legacy_endpoint.is_some());
+    }
+
+    #[test]
+    fn unknown_options_name_themselves() {
+        let err = Config::resolve(&json!({ "sampelRate": 1 }), env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "error-tracker: invalid option `sampelRate`: unknown option (known: {})",
+                FIELDS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+            )
+        );
+    }
+
+    #[test]
+    fn lenient_resolution_ignores_bad_variables_but_not_bad_options() {
+        let vars = env(&[
+            ("SENTRY_DSN", "https://key@127.0.0.1:9"),
+            ("CAPTURE_ERROR_URL", "http://127.0.0.1:9/capture"),
+            ("ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES", "-5"),
+            ("SENTRY_RELEASE", "web/app@1"),
+        ]);
+        let c = Config::resolve_lenient(&Value::Null, vars).unwrap();
+        assert!(c.dsn.is_none());
+        assert!(c.legacy_endpoint.is_some(), "the good variable is kept");
+        assert_eq!(c.max_queue_memory_bytes, 64 * 1024 * 1024);
+        let named: Vec<_> = c
+            .ignored
+            .iter()
+            .map(|e| (e.field.as_str(), e.variable))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (
+                    "maxQueueMemoryBytes",
+                    Some("ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES")
+                ),
+                ("dsn", Some("SENTRY_DSN")),
+                ("release", Some("SENTRY_RELEASE")),
+            ]
+        );
+        assert!(
+            c.ignored[0]
+                .to_string()
+                .ends_with("got -5 (from ERROR_TRACKER_MAX_QUEUE_MEMORY_BYTES)"),
+            "{}",
+            c.ignored[0]
+        );
+        // An option given in code wins over the variable and is held to the rules.
+        let c = Config::resolve_lenient(&json!({ "dsn": "http://k@127.0.0.1:9/3" }), vars).unwrap();
+        assert!(c.dsn.is_some());
+        assert!(c.ignored.iter().all(|e| e.field != "dsn"));
+        let err = Config::resolve_lenient(&json!({ "sampleRate": 2 }), vars).unwrap_err();
+        assert_eq!((err.field.as_str(), err.variable), ("sampleRate", None));
+        assert_eq!(
+            Config::from_env_lenient(vars).ignored.len(),
+            3,
+            "zero-config ignores the same"
+        );
+    }
+
+    #[test]
+    fn urls_without_a_scheme_say_so() {
+        let endpoint = |url: &'static str| {
+            Config::resolve(&json!({ "legacyEndpoint": url }), env(&[]))
+                .map(|c| c.legacy_endpoint.unwrap().to_string())
+                .map_err(|e| e.message)
+        };
+        assert_eq!(
+            endpoint("localhost:8787/capture").unwrap_err(),
+            "has no scheme: write http://localhost:8787/capture"
+        );
+        assert_eq!(
+            endpoint("127.0.0.1:8787/capture").unwrap_err(),
+            "has no scheme: write http://127.0.0.1:8787/capture"
+        );
+        assert_eq!(
+            endpoint("svc:s3cret@ingest.example/capture").unwrap_err(),
+            "must be an http or https URL, not svc:"
+        );
+        assert_eq!(
+            endpoint("ingest.example/capture").unwrap_err(),
+            "has no scheme: write http://ingest.example/capture"
+        );
+        assert_eq!(
+            endpoint("ftp://ingest.example/x").unwrap_err(),
+            "must be an http or https URL, not ftp:"
+        );
+        assert_eq!(
+            endpoint("https://ingest.example/capture").unwrap(),
+            "https://ingest.example/capture"
+        );
+        let err =
+            Config::resolve(&Value::Null, env(&[("SENTRY_DSN", "key@127.0.0.1:9/1")])).unwrap_err();
+        assert!(err.message.starts_with("has no scheme"), "{err}");
+        assert!(
+            !err.to_string().contains("key@"),
+            "the key is not shown: {err}"
+        );
+    }
+
+    #[test]
+    fn dsn_project_ids_are_numbers() {
+        let err = Config::resolve(
+            &Value::Null,
+            env(&[("SENTRY_DSN", "http://abc@127.0.0.1:9/notanumber")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "dsn");
+        assert!(
+            err.to_string()
+                .contains("project id \"notanumber\" is not a number"),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with("(from SENTRY_DSN)"), "{err}");
+        for good in [
+            "http://abc@127.0.0.1:9/1",
+            "https://k@o1.ingest.sentry.io/4507",
+        ] {
+            assert!(
+                Config::resolve(&json!({ "dsn": good }), env(&[])).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    /// The `Options` struct (and so `index.d.ts`), `FIELDS` and the README's options table
+    /// name the same options, and the struct's doc comments and the table name each option's
+    /// variables: adding an option anywhere without the others fails here.
+    #[test]
+    fn options_are_listed_alike_everywhere() {
+        use crate::listings::*;
+        let mut names: Vec<String> = FIELDS.iter().map(|f| f.0.to_owned()).collect();
+        names.sort();
+        let source = struct_fields(include_str!("options.rs"), "Options");
+        let mut in_struct: Vec<String> = source.iter().map(|f| f.0.clone()).collect();
+        in_struct.sort();
+        assert_eq!(
+            in_struct, names,
+            "`Options` (src/options.rs) against FIELDS"
+        );
+        let mut in_dts = ts_interface(INDEX_D_TS, "Options");
+        in_dts.sort();
+        assert_eq!(
+            in_dts, names,
+            "index.d.ts's `Options` against FIELDS: run `npm run build` to regenerate it"
+        );
+        for (name, doc) in &source {
+            let vars = FIELDS.iter().find(|f| f.0 == name).unwrap().1;
+            for var in vars {
+                assert!(
+                    doc.contains(var),
+                    "the doc comment of `{name}` does not name {var}"
+                );
+            }
+        }
+
+        let rows = readme_table(README, "### Options and environment variables");
+        let mut table: Vec<(String, Vec<String>)> = Vec::new();
+        for row in rows {
+            // `scrub.keys`, `scrub.patterns` is the one option `scrub`.
+            let mut options: Vec<String> = row[0]
+                .iter()
+                .map(|n| n.split('.').next().unwrap().to_owned())
+                .collect();
+            options.dedup();
+            let vars: Vec<String> = row[1]
+                .iter()
+                .filter(|v| {
+                    // A variable's name; `1`/`true` in the same cell are values.
+                    v.starts_with(|c: char| c.is_ascii_uppercase())
+                        && v.chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+                .cloned()
+                .collect();
+            assert_eq!(options.len(), 1, "one option per README row: {options:?}");
+            table.push((options.remove(0), vars));
+        }
+        let fields: Vec<(String, Vec<String>)> = FIELDS
+            .iter()
+            .map(|(name, vars)| {
+                (
+                    name.to_string(),
+                    vars.iter().map(|v| v.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            table, fields,
+            "README's options table against FIELDS, in order"
+        );
+    }
+
+    /// Every name in `FIELDS` is read by `resolve`, and no other (reading an undeclared name
+    /// also trips a debug assertion in `Reader::source`).
+    #[test]
+    fn the_reader_reads_every_field_and_no_other() {
+        READ.with(|read| read.borrow_mut().clear());
+        Config::resolve(&Value::Null, env(&[])).unwrap();
+        let mut read: Vec<&str> = READ.with(|read| read.borrow().clone());
+        read.sort();
+        read.dedup();
+        let mut declared: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+        declared.sort();
+        assert_eq!(read, declared);
     }
 
     #[test]

@@ -60,11 +60,40 @@ pub fn configure(config: Config, host: Host) -> Result<Arc<Setup>, ConfigError> 
         config.environment,
         config.release.as_deref().unwrap_or("(none)"),
     ));
+    warn_ignored(&config);
     BUFFER.set_cap(config.max_queue_memory_bytes);
     let setup = Arc::new(Setup::open(config, host)?);
     replay(&setup);
     *pipeline().setup.write() = Some(setup.clone());
     Ok(setup)
+}
+
+/// Says loudly, once per variable for the life of the process, that a malformed environment
+/// variable is ignored, and where events go meanwhile: nothing is lost, but a sink may be.
+fn warn_ignored(config: &Config) {
+    let mut going: Vec<&str> = Vec::new();
+    if config.dsn.is_some() {
+        going.push("Sentry");
+    }
+    if config.legacy_endpoint.is_some() {
+        going.push("the legacy endpoint");
+    }
+    if going.is_empty() {
+        going.push("the outbox file under dataDir");
+    }
+    for e in &config.ignored {
+        let Some(var) = e.variable else { continue };
+        log::warn_once(
+            var,
+            format_args!(
+                "{var} is malformed and ignored as if unset (option `{}`): {}. Events go to {} \
+                 until it is fixed; stats().configErrors and `npx error-tracker doctor` report it",
+                e.field,
+                e.message,
+                going.join(" and ")
+            ),
+        );
+    }
 }
 
 /// Sends again what earlier processes captured and did not deliver everywhere, on a thread of

@@ -57,30 +57,40 @@ pub fn parse(scope: Option<&Value>) -> Parsed {
     };
     let mut parsed = Parsed::default();
     for (key, value) in scope {
-        match key.as_str() {
-            "user" => parsed.user = field(key, user_value(value)),
-            "tags" => parsed.tags = tags(value),
-            "level" => {
-                parsed.level = value.as_str().and_then(|s| Level::from_str(s).ok());
-                if parsed.level.is_none() {
-                    log::debug(format_args!("scope.level {value} is not a Sentry level"));
-                }
-            }
-            "fingerprint" => parsed.fingerprint = field(key, value.clone()),
-            "transaction" => parsed.transaction = field(key, value.clone()),
-            "request" => parsed.request = field(key, request_value(value)),
-            "breadcrumbs" => {
-                if let Value::Array(items) = value {
-                    parsed.breadcrumbs = items
-                        .iter()
-                        .filter_map(|b| field("breadcrumbs[]", breadcrumb_value(b)))
-                        .collect();
-                }
-            }
-            other => log::debug(format_args!("scope.{other} is not a scope field; ignored")),
+        if !read(&mut parsed, key, value) {
+            log::debug(format_args!("scope.{key} is not a scope field; ignored"));
         }
     }
     parsed
+}
+
+/// Reads one field of the scope into `parsed`; `false` when `key` is not a field of `Scope`.
+/// (`every_scope_field_is_read_and_listed` holds this to the struct, `index.d.ts` and the
+/// README.)
+fn read(parsed: &mut Parsed, key: &str, value: &Value) -> bool {
+    match key {
+        "user" => parsed.user = field(key, user_value(value)),
+        "tags" => parsed.tags = tags(value),
+        "level" => {
+            parsed.level = value.as_str().and_then(|s| Level::from_str(s).ok());
+            if parsed.level.is_none() {
+                log::debug(format_args!("scope.level {value} is not a Sentry level"));
+            }
+        }
+        "fingerprint" => parsed.fingerprint = field(key, value.clone()),
+        "transaction" => parsed.transaction = field(key, value.clone()),
+        "request" => parsed.request = field(key, request_value(value)),
+        "breadcrumbs" => {
+            if let Value::Array(items) = value {
+                parsed.breadcrumbs = items
+                    .iter()
+                    .filter_map(|b| field("breadcrumbs[]", breadcrumb_value(b)))
+                    .collect();
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 fn field<T: DeserializeOwned>(name: &str, value: Value) -> Option<T> {
@@ -175,4 +185,44 @@ fn tags(value: &Value) -> Map<String, String> {
             (k.clone(), text)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listings::*;
+
+    /// The `Scope` struct (which `index.d.ts` is made from), the reader above and the README's
+    /// description of `trackError` name the same fields: adding one to any of them alone fails
+    /// here.
+    #[test]
+    fn every_scope_field_is_read_and_listed() {
+        let mut fields: Vec<String> = struct_fields(include_str!("scope.rs"), "Scope")
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        fields.sort();
+        for name in &fields {
+            assert!(
+                read(&mut Parsed::default(), name, &Value::Null),
+                "scope.{name} is declared but not read"
+            );
+        }
+        assert!(!read(&mut Parsed::default(), "tag", &Value::Null));
+        let mut in_dts = ts_interface(INDEX_D_TS, "Scope");
+        in_dts.sort();
+        assert_eq!(
+            in_dts, fields,
+            "index.d.ts's `Scope`: run `npm run build` to regenerate it"
+        );
+        let described = README
+            .split("`scope` is `{")
+            .nth(1)
+            .and_then(|rest| rest.split("}`").next())
+            .expect("the README says what `scope` is");
+        let mut in_readme: Vec<String> =
+            described.split(',').map(|f| f.trim().to_owned()).collect();
+        in_readme.sort();
+        assert_eq!(in_readme, fields, "the README's list of scope fields");
+    }
 }

@@ -38,6 +38,7 @@ impl Setup {
                     return Err(ConfigError {
                         field: "dataDir".to_owned(),
                         message: problem,
+                        variable: None,
                     });
                 }
                 log::warn(format_args!("{problem}"));

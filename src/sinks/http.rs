@@ -113,7 +113,7 @@ pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> 
             status: 0,
             attempt: Attempt::Retry {
                 after: None,
-                reason: e.to_string(),
+                reason: network_reason(&e),
             },
             retry_after: None,
             rate_limits: None,
@@ -152,6 +152,38 @@ pub fn post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> 
             }
         }
     }
+}
+
+/// A network failure in words, starting with `connection refused` (nothing listens at that
+/// address) or `host not found` (the name does not exist) when it is one of those, which no
+/// amount of waiting for an answer changes. The event is retried all the same (a server may
+/// come up, a name be added); `doctor` reads these words in the audit trail to report such a
+/// failure at once rather than wait out its timeout.
+fn network_reason(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".to_owned()
+        }
+        ureq::Error::HostNotFound => "host not found".to_owned(),
+        ureq::Error::Io(io) if unknown_name(&io.to_string()) => format!("host not found ({io})"),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a failed lookup says the name does not exist (glibc, musl, macOS, Windows), rather
+/// than that the lookup itself failed ("Temporary failure in name resolution"), which a retry
+/// may mend.
+fn unknown_name(text: &str) -> bool {
+    text.starts_with("failed to lookup address information")
+        && [
+            "Name or service not known",
+            "No address associated with hostname",
+            "nodename nor servname provided",
+            "Name does not resolve",
+            "No such host is known",
+        ]
+        .iter()
+        .any(|certain| text.contains(certain))
 }
 
 /// The longest any server may hold delivery back, whatever it asks (`Retry-After: 1e20`):
@@ -284,6 +316,39 @@ mod tests {
         assert_eq!(
             resolve("http://sentry.invalid:9000/api/1/envelope/"),
             vec![remembered]
+        );
+    }
+
+    #[test]
+    fn refused_connections_and_unknown_hosts_say_so() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        }; // closed again: nothing listens there now
+        let reply = post(&agent(1), &format!("http://127.0.0.1:{port}/x"), &[], b"{}");
+        assert_eq!(reply.status, 0);
+        assert!(
+            matches!(&reply.attempt, Attempt::Retry { reason, .. } if reason == "connection refused"),
+            "{:?}",
+            reply.attempt
+        );
+        let lookup = |detail: &str| {
+            network_reason(&ureq::Error::Io(std::io::Error::other(format!(
+                "failed to lookup address information: {detail}"
+            ))))
+        };
+        assert!(lookup("Name or service not known").starts_with("host not found ("));
+        assert!(
+            lookup("nodename nor servname provided, or not known").starts_with("host not found")
+        );
+        assert!(
+            !lookup("Temporary failure in name resolution").starts_with("host not found"),
+            "a lookup that may succeed later is not a missing host"
+        );
+        assert_eq!(network_reason(&ureq::Error::HostNotFound), "host not found");
+        assert_eq!(
+            network_reason(&ureq::Error::Timeout(ureq::Timeout::Connect)),
+            ureq::Error::Timeout(ureq::Timeout::Connect).to_string()
         );
     }
 
