@@ -1,8 +1,9 @@
 // The package's entry point. `binding.js` is the loader `napi build` generates: it picks the
 // prebuilt binary for this machine, from a `.node` file next to it or from the platform package
 // (`@calmony/error-tracker-<platform>`) npm installed as an optional dependency. When none
-// loads, napi's own message blames an npm bug; this one names the package that would have
-// the binary, or says that no prebuilt binary exists for the platform.
+// loads, napi's own message blames an npm bug; this one says what to do: build it, in a source
+// checkout or a package packed from one (neither has a platform package to install), or install
+// the package that has the binary, or, on a platform with none, build from source.
 'use strict';
 
 let binding;
@@ -26,10 +27,29 @@ module.exports.trackError = require('./src/capture/fast.js').fastTrackError(bind
 
 function explain(cause) {
   if (/version mismatch/.test(String(cause && cause.message))) return cause;
-  const { name, napi } = require('./package.json');
+  const { existsSync } = require('fs');
+  const { join } = require('path');
+  const { name, napi, optionalDependencies = {} } = require('./package.json');
   const platform = thisPlatform();
   const prebuilt = napi.targets.map(platformOf);
-  const message = prebuilt.includes(platform)
+  // A source checkout (installed with `npm install /path/to/checkout`, which links it, or run
+  // in place): its binary is built there, never installed.
+  const checkout = existsSync(join(__dirname, 'Cargo.toml')) && existsSync(join(__dirname, 'src', 'lib.rs'));
+  // Published, and packed by `npm run pack:local`, the package lists its platform packages as
+  // optional dependencies. Without that list it was packed from a checkout with `npm pack`, which
+  // ships no binary, and the platform package it would name was never published.
+  const published = Object.keys(optionalDependencies).some((dep) => dep.startsWith(`${name}-`));
+  const message = checkout
+    ? `${name}: the native binary for ${platform} is not built. This is a source checkout ` +
+      `(${__dirname}): run \`npm run build\` there (needs Rust), or \`npm run pack:local\` ` +
+      `there and install both tarballs from its pack/ folder. The load errors are in this ` +
+      `error's cause.`
+    : !published
+    ? `${name}: this copy has no native binary. It was packed from a source checkout ` +
+      `(\`npm pack\` ships no binary), not published, so there is no ${name}-${platform} ` +
+      `package to install. In the checkout, run \`npm run pack:local\` (needs Rust) and ` +
+      `install both tarballs from its pack/ folder. The load errors are in this error's cause.`
+    : prebuilt.includes(platform)
     ? `${name}: the native binary for ${platform} did not load. It comes in the package ` +
       `${name}-${platform}, an optional dependency that npm can skip ` +
       `(https://github.com/npm/cli/issues/4828). Install it with ` +

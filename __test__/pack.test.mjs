@@ -4,8 +4,8 @@
 // carries anything users do not need (sources, tests, the Rust build).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from './support/child.mjs';
 
@@ -66,4 +66,53 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   assert.equal(odd.code, 'ERR_ERROR_TRACKER_BINARY');
   assert.match(odd.message, /no prebuilt binary for \w+-riscv64/);
   assert.match(odd.message, /linux-x64-gnu, linux-x64-musl, linux-arm64-gnu, linux-arm64-musl, darwin-x64, darwin-arm64, win32-x64-msvc/);
+});
+
+// Installed from a checkout instead of from the pack:local tarballs: `npm pack` of the checkout
+// ships no binary (and no platform package among its optional dependencies), and
+// `npm install /path/to/checkout` links a checkout that may not be built yet. Neither has a
+// platform package to install from a registry, so the error must say how to build one, and not
+// send anyone to `npm install @calmony/error-tracker-<platform>`.
+test('installed from a checkout without a binary, the loader says to build it', { timeout: 120_000 }, () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const load = (app) => {
+    const r = spawnSync(process.execPath, ['-e', `
+      try { require('@calmony/error-tracker'); console.log('{}'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: Boolean(e.cause) })); }
+    `], { cwd: app, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const freshApp = () => {
+    const app = tempDir('et-app-');
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', version: '1.0.0', private: true }));
+    return app;
+  };
+
+  // `npm pack` in the checkout, then that tarball installed: `npm run pack:local` is the way.
+  const out = tempDir('et-npm-pack-');
+  execFileSync(npm, ['pack', '--pack-destination', out], { cwd: root, stdio: 'pipe' });
+  const [tarball] = readdirSync(out).filter((f) => f.endsWith('.tgz'));
+  const packed = freshApp();
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', join(out, tarball)], { cwd: packed, stdio: 'pipe' });
+  const fromTarball = load(packed);
+  assert.equal(fromTarball.code, 'ERR_ERROR_TRACKER_BINARY');
+  assert.ok(fromTarball.cause);
+  assert.match(fromTarball.message, /npm run pack:local/);
+  assert.doesNotMatch(fromTarball.message, /npm install @calmony\/error-tracker-/);
+
+  // `npm install /path/to/checkout` of a checkout not built yet (a copy of this one without its
+  // .node): build it there with `npm run build`.
+  const checkout = tempDir('et-checkout-');
+  for (const file of [...pkg.files, 'package.json', 'Cargo.toml', 'src/lib.rs']) {
+    mkdirSync(dirname(join(checkout, file)), { recursive: true });
+    copyFileSync(join(root, file), join(checkout, file));
+  }
+  const linked = freshApp();
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--install-links=false', checkout], { cwd: linked, stdio: 'pipe' });
+  const fromCheckout = load(linked);
+  assert.equal(fromCheckout.code, 'ERR_ERROR_TRACKER_BINARY');
+  assert.ok(fromCheckout.cause);
+  assert.match(fromCheckout.message, /npm run build/);
+  assert.ok(fromCheckout.message.includes(realpathSync(checkout)), fromCheckout.message);
+  assert.doesNotMatch(fromCheckout.message, /npm install @calmony\/error-tracker-/);
 });

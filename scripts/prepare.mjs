@@ -9,9 +9,12 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
+// `npm ci` installs exactly what package-lock.json pins, and fails if it no longer matches
+// package.json, where `npm install` would quietly rewrite it (so drift went unseen here).
 if (!existsSync(join(root, 'node_modules', '@napi-rs', 'cli'))) {
-  console.log('prepare: installing npm dependencies');
-  run('npm', ['install', '--no-audit', '--no-fund']);
+  const locked = existsSync(join(root, 'package-lock.json'));
+  console.log(`prepare: installing npm dependencies (npm ${locked ? 'ci' : 'install'})`);
+  run('npm', [locked ? 'ci' : 'install', '--no-audit', '--no-fund']);
 }
 
 function newest(path) {
