@@ -9,6 +9,7 @@ mod exit;
 mod files;
 mod fingerprint;
 mod groups;
+mod in_app;
 mod ledger;
 mod log;
 mod nextjs;

@@ -1,11 +1,13 @@
 //! Parsing of V8 `err.stack` strings into Sentry stack frames.
 //!
-//! The naming, `in_app` and `module` rules mirror the Sentry JavaScript SDK's Node parser
+//! The naming and `module` rules mirror the Sentry JavaScript SDK's Node parser
 //! (`createStackParser(nodeStackLineParser(createGetModuleFromFilename()))`), from
 //! getsentry/sentry-javascript:
-//! - `packages/core/src/utils/node-stack-trace.ts` (`node()`, `filenameIsInApp`),
+//! - `packages/core/src/utils/node-stack-trace.ts` (`node()`),
 //! - `packages/core/src/utils/stacktrace.ts` (`createStackParser`, `normalizeStackTracePath`),
 //! - `packages/node-core/src/utils/module.ts` (`createGetModuleFromFilename`).
+//!
+//! `in_app` comes from [`crate::in_app`], the rule source-mapped frames follow too.
 //!
 //! Deliberate differences from the SDK are marked `DIFF:`; they fix cases where its single regex
 //! misreads a line (eval frames, `:line` without column, Promise combinators) or follow this
@@ -16,6 +18,8 @@
 use std::borrow::Cow;
 
 use sentry_types::protocol::v7::Frame;
+
+use crate::in_app::is_in_app;
 
 /// Most frames kept from one stack: the ones nearest the throw site.
 pub const MAX_FRAMES: usize = 200;
@@ -37,33 +41,6 @@ pub fn parse(stack: &str) -> Vec<Frame> {
         .collect();
     frames.reverse();
     frames
-}
-
-/// True when a frame's path belongs to the application (not `node:` internals, `node_modules`,
-/// or native / `<anonymous>` code).
-///
-/// Follows the SDK's `filenameIsInApp`: absolute POSIX and Windows paths, paths starting with
-/// `.` and URLs with an authority (`file://`, `webpack-internal://`) are application code,
-/// unless they lie in `node_modules`; bare relative names (`events.js`, `internal/...`,
-/// `evalmachine.<anonymous>`, `native`) are runtime internals.
-pub fn is_in_app(abs_path: &str) -> bool {
-    let p = abs_path;
-    if p.is_empty()
-        || p.starts_with("node:")
-        || p.starts_with("internal/")
-        || p.starts_with('<')
-        || p.contains("<anonymous>")
-        || p == "native"
-        || p.contains("node_modules/")
-        || p.contains("node_modules\\")
-    {
-        return false;
-    }
-    p.starts_with('/')
-        || p.starts_with('\\')
-        || p.starts_with('.')
-        || has_drive_letter(p)
-        || has_url_authority(p)
 }
 
 /// Where a frame's code lives, as printed between the parentheses (or after `at `).
@@ -298,14 +275,14 @@ fn is_absolute_location(path: &str) -> bool {
 }
 
 /// `C:\...` or `C:/...`.
-fn has_drive_letter(p: &str) -> bool {
+pub(crate) fn has_drive_letter(p: &str) -> bool {
     let b = p.as_bytes();
     b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/')
 }
 
 /// `scheme://...`, with the scheme syntax the SDK's `filenameIsInApp` uses. Scans only the
 /// scheme, so trying many candidate locations of one line stays linear.
-fn has_url_authority(p: &str) -> bool {
+pub(crate) fn has_url_authority(p: &str) -> bool {
     let b = p.as_bytes();
     if !b.first().is_some_and(u8::is_ascii_alphabetic) {
         return false;
@@ -1344,37 +1321,6 @@ Error: legacy
         }
         assert_eq!(module_name("<anonymous>"), None);
         assert_eq!(module_name(""), None);
-    }
-
-    #[test]
-    fn in_app_rules() {
-        for path in [
-            "/home/u/app/x.js",
-            "C:\\Users\\app\\x.js",
-            "C:/Users/app/x.mjs",
-            "file:///home/u/app/x.mjs",
-            "webpack-internal:///./app/page.tsx",
-            "./relative/x.js",
-            "\\\\server\\share\\x.js",
-        ] {
-            assert!(is_in_app(path), "{path} should be in app");
-        }
-        for path in [
-            "",
-            "node:internal/process/task_queues",
-            "node:events",
-            "/app/node_modules/lodash/index.js",
-            "C:\\app\\node_modules\\lodash\\index.js",
-            "file:///app/node_modules/x/y.mjs",
-            "<anonymous>",
-            "evalmachine.<anonymous>",
-            "native",
-            "internal/modules/cjs/loader.js",
-            "events.js",
-            "<data:text/javascript>",
-        ] {
-            assert!(!is_in_app(path), "{path} should not be in app");
-        }
     }
 
     // --- Robustness ------------------------------------------------------------------------
