@@ -97,7 +97,7 @@ fn split_frame(body: &str) -> Option<(Option<&str>, Location<'_>)> {
 
     // `eval at f (/x.js:1:1), <anonymous>:1:5` printed without a function name.
     if body.starts_with("eval at ") {
-        if let Some(loc) = parse_eval(body) {
+        if let Some(loc) = parse_eval(body, split_position(body).path_end) {
             return Some((None, loc));
         }
     }
@@ -197,7 +197,10 @@ fn parse_location<'a>(loc: &'a str, tail: &Position, offset: usize) -> Option<Lo
         }
     }
     if loc.starts_with("eval at ") {
-        return parse_eval(loc);
+        // The position suffix is the line's, already split off: splitting it again here, for
+        // every candidate, made a line of `(eval at` candidates ending in a long run of digits
+        // quadratic.
+        return parse_eval(loc, tail.path_end.checked_sub(offset)?);
     }
     if let Some(data) = loc.strip_prefix("data:") {
         // The SDK keeps only the media type (`data:(.*?),`); the payload may hold anything.
@@ -240,12 +243,10 @@ fn relative_location(loc: &str) -> Option<Location<'_>> {
 /// Unwrap `eval at f (eval at g (/x.js:1:2)), <anonymous>:3:4` to its innermost origin,
 /// `/x.js:1:2`: that is a real place in a real file. The `<anonymous>:3:4` position is in the
 /// evaluated string, so it is dropped rather than presented as a line of `/x.js`.
-fn parse_eval(loc: &str) -> Option<Location<'_>> {
+/// `path_end` is where `loc`'s `:line[:col]` suffix starts (`split_position(loc).path_end`).
+fn parse_eval(loc: &str, path_end: usize) -> Option<Location<'_>> {
     // V8 appends `, <anonymous>[:line[:col]]` to the outermost origin only.
-    let pos = split_position(loc);
-    let mut s = loc[..pos.path_end]
-        .strip_suffix(", <anonymous>")
-        .unwrap_or(loc);
+    let mut s = loc[..path_end].strip_suffix(", <anonymous>").unwrap_or(loc);
     for _ in 0..MAX_EVAL_DEPTH {
         let rest = s.strip_prefix("eval at ")?;
         let open = if rest.starts_with('(') {
@@ -1463,6 +1464,11 @@ Error: legacy
                 ),
             ),
             ("schemes", format!("    at f {})", "(abcdefgh+ ".repeat(n))),
+            // Every `eval at` candidate shares the line's position suffix, here n digits long.
+            (
+                "eval_digits",
+                format!("    at x {}:{})", "(eval at y ".repeat(n), "1".repeat(n)),
+            ),
         ];
         for (name, stack) in &cases {
             let work = work(stack);
