@@ -210,12 +210,16 @@ test('X-Sentry-Rate-Limits 60:transaction:key does not pause errors', async () =
 
 test('500 then 503 then OK: retried on the backoff schedule, delivered, audited retry then delivered', async () => {
   const arrivals = []; // { at, id, status } for every Sentry request
+  let seen;
+  const retryingSeen = new Promise((done) => { seen = done; });
   const r = await receiver({
-    respond: (kind, req, rec) => {
+    respond: async (kind, req, rec) => {
       if (kind !== 'sentry') return undefined;
       const n = arrivals.push({ at: Date.now(), id: idOf(rec) });
       if (n === 1) return { status: 500, body: { detail: 'boom' } };
       if (n === 2) return { status: 503, body: { detail: 'unavailable' } };
+      // The event stays retrying until this answer: held until the test has seen it so.
+      if (n === 3) await retryingSeen;
       return undefined;
     },
   });
@@ -225,7 +229,8 @@ test('500 then 503 then OK: retried on the backoff schedule, delivered, audited 
   await r.waitFor(() => arrivals.length >= 1, 5000);
   // Tracked while the ingest is known to fail: they wait behind the probe.
   const ids = [first, ...track(2, 'flaky later')];
-  await eventually(() => assert.ok(tracker.stats().sinks.sentry.retrying >= 1, 'an event is retrying'), 1000);
+  await eventually(() => assert.ok(tracker.stats().sinks.sentry.retrying >= 1, 'an event is retrying'));
+  seen();
   assert.equal(await tracker.flush(15000), true);
   assert.deepEqual(acceptedIds(r), sorted(ids));
   assert.deepEqual(r.envelopes.map((e) => e.status).slice(0, 3), [500, 503, 200]);
@@ -279,7 +284,7 @@ test('connection refused: events wait and are delivered once the ingest comes up
   const dataDir = tempDir();
   tracker.init({ dsn: `http://testpublickey@127.0.0.1:${port}/42`, dataDir });
   const ids = track(3, 'nobody listening');
-  await eventually(() => assert.ok(tracker.stats().sinks.sentry.retrying >= 1, 'retrying after refused connections'), 3000);
+  await eventually(() => assert.ok(tracker.stats().sinks.sentry.retrying >= 1, 'retrying after refused connections'));
   assert.equal(await tracker.flush(800), false, 'nothing can be delivered while the port is closed');
   const r = await receiver({ port });
   assert.equal(await tracker.flush(20000), true);
@@ -356,7 +361,7 @@ test('a failing ingest sees one probe at a time until a request gets through', a
   await r.waitFor(() => failures >= 1, 5000);
   // The failure is known: whatever comes now meets the gate.
   const rest = track(20, 'behind the probe');
-  await r.waitFor(() => failures >= 3, 15000);
+  await r.waitFor(() => failures >= 3, 60000); // backoffs of 0.5, 1 and 2 s (±25%) come first
   failing = false;
   assert.equal(await tracker.flush(20000), true);
   assert.equal(peakWhileFailing, 1, `concurrent requests to a failing ingest: ${peakWhileFailing}`);
