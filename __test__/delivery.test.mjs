@@ -73,12 +73,19 @@ test('trackError does not wait for the network: an ingest that has not answered 
 });
 
 test('a slow ingest (200 ms a request) is worked in parallel', async () => {
+  // No request is answered before 8 are in flight at once: a tracker that sends one at a time
+  // never gets an answer and its flush fails, however fast or slow the machine.
+  const PARALLEL = 8;
   let inFlight = 0;
   let peak = 0;
+  let enough;
+  const parallel = new Promise((done) => { enough = done; });
   const r = await receiver({
     respond: async () => {
       inFlight += 1;
       peak = Math.max(peak, inFlight);
+      if (peak >= PARALLEL) enough();
+      await parallel;
       await new Promise((done) => setTimeout(done, 200));
       inFlight -= 1;
       return {};
@@ -86,9 +93,9 @@ test('a slow ingest (200 ms a request) is worked in parallel', async () => {
   });
   tracker.init({ dsn: r.dsn, dataDir: tempDir() });
   for (let i = 0; i < 150; i++) tracker.trackError(new Error(`slow ${i}`));
-  assert.equal(await tracker.flush(30000), true);
+  assert.equal(await tracker.flush(60000), true, `expected ${PARALLEL} parallel requests, peak was ${peak}`);
   assert.equal(ok(r).length, 150);
-  assert.ok(peak >= 8, `expected parallel requests, peak was ${peak}`);
+  assert.ok(peak >= PARALLEL, `expected parallel requests, peak was ${peak}`);
 });
 
 test('5xx and 429 are retried until delivered; the rate-limited ingest is honoured', async () => {

@@ -10,6 +10,7 @@ mod exit;
 mod files;
 mod fingerprint;
 mod groups;
+mod in_app;
 mod ledger;
 #[cfg(test)]
 mod listings;

@@ -62,11 +62,9 @@ pub fn run() {
             }
             None if !group.is_empty() => release(&mut group),
             None => {
-                let parked = Instant::now();
-                thread::park_timeout(TICK);
                 // Unparked early: a flush or an exit wants the events now.
-                if parked.elapsed() >= TICK {
-                    wait_out_burst(|| BUFFER.waiting(), || BUFFER.pressed());
+                if ThreadTicks.park() {
+                    wait_out_burst(|| BUFFER.waiting(), &mut ThreadTicks);
                 }
             }
         }
@@ -78,6 +76,36 @@ const BURST: usize = 200;
 /// Longest a burst holds the worker back.
 const MAX_DEFER: Duration = Duration::from_millis(500);
 
+/// What the worker waits with: its thread's park and the clock. Tests script it, so that what
+/// `wait_out_burst` decides does not depend on how fast the machine running them is.
+trait Ticks {
+    fn now(&self) -> Instant;
+    /// Parks for up to one tick; false when unparked before it ended (a flush or an exit
+    /// wants the events now).
+    fn park(&mut self) -> bool;
+    /// The events are wanted now: a flush is waiting, or the buffer is near its memory cap
+    /// (or spilling), so the worker must catch up.
+    fn flushing(&self) -> bool;
+}
+
+struct ThreadTicks;
+
+impl Ticks for ThreadTicks {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn park(&mut self) -> bool {
+        let parked = Instant::now();
+        thread::park_timeout(TICK);
+        parked.elapsed() >= TICK
+    }
+
+    fn flushing(&self) -> bool {
+        LEDGER.is_flushing() || BUFFER.pressed()
+    }
+}
+
 /// While errors arrive faster than `BURST` a tick, the thread capturing them is busy: the
 /// worker leaves it the cores, and starts once the burst ends, `MAX_DEFER` after it began at
 /// the latest, or at once when a flush or an exit asks (they unpark the worker). On 2 cores,
@@ -85,15 +113,13 @@ const MAX_DEFER: Duration = Duration::from_millis(500);
 /// waiting for a core, plus the caches the two threads share. It does not stand aside while
 /// the buffer is pressed (near its memory cap, or spilling): then the worker must catch up.
 /// Returns the ticks it waited.
-fn wait_out_burst(waiting: impl Fn() -> usize, pressed: impl Fn() -> bool) -> u32 {
-    let start = Instant::now();
+fn wait_out_burst(waiting: impl Fn() -> usize, ticks: &mut impl Ticks) -> u32 {
+    let start = ticks.now();
     let mut seen = waiting();
-    let mut ticks = 0;
-    while seen >= BURST && start.elapsed() < MAX_DEFER && !LEDGER.is_flushing() && !pressed() {
-        let parked = Instant::now();
-        thread::park_timeout(TICK);
-        ticks += 1;
-        if parked.elapsed() < TICK {
+    let mut waited = 0;
+    while seen >= BURST && ticks.now().duration_since(start) < MAX_DEFER && !ticks.flushing() {
+        waited += 1;
+        if !ticks.park() {
             break; // unparked: someone wants the events now
         }
         let now = waiting();
@@ -102,13 +128,13 @@ fn wait_out_burst(waiting: impl Fn() -> usize, pressed: impl Fn() -> bool) -> u3
         }
         seen = now;
     }
-    if ticks > 0 {
+    if waited > 0 {
         log::debug(format_args!(
-            "worker: waited {ticks} tick(s) for a burst to end, {} queued",
+            "worker: waited {waited} tick(s) for a burst to end, {} queued",
             waiting()
         ));
     }
-    ticks
+    waited
 }
 
 fn process(mut job: Job) -> Ready {
@@ -211,46 +237,124 @@ fn release(group: &mut Vec<Ready>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossbeam_channel::unbounded;
+    use crossbeam_channel::{unbounded, Receiver, Sender};
 
-    #[test]
-    fn a_trickle_is_taken_at_once_and_a_burst_once_it_ends() {
-        let (tx, rx) = unbounded::<u32>();
-        for i in 0..(BURST as u32 - 1) {
-            tx.send(i).unwrap();
-        }
-        assert_eq!(
-            wait_out_burst(|| rx.len(), || false),
-            0,
-            "a queue below a burst's size is not waited on"
-        );
+    /// Ticks that last exactly `TICK` on a clock of their own, during each of which
+    /// `arrivals(tick)` errors arrive (ticks count from 1): a producer paced by the script, not
+    /// by how the machine schedules threads.
+    struct Script<F> {
+        start: Instant,
+        now: Instant,
+        ticks: u32,
+        queue: Sender<u32>,
+        arrivals: F,
+        /// The tick during which a flush or an exit unparks the worker, halfway through (the
+        /// burst goes on meanwhile).
+        unparked_at: Option<u32>,
+        flushing: bool,
+    }
 
-        // 40 ticks' worth of a burst, then quiet: the worker starts after the last of it.
-        let total = 40 * 4 * BURST;
-        let producer = thread::spawn(move || {
-            for i in 0..total as u32 {
-                tx.send(i).unwrap();
-                if i % (BURST as u32 / 2) == 0 {
-                    thread::sleep(TICK / 8);
-                }
+    impl<F: FnMut(u32) -> usize> Script<F> {
+        fn new(queue: Sender<u32>, arrivals: F) -> Script<F> {
+            let now = Instant::now();
+            Script {
+                start: now,
+                now,
+                ticks: 0,
+                queue,
+                arrivals,
+                unparked_at: None,
+                flushing: false,
             }
-        });
-        while rx.len() < BURST {
-            thread::yield_now();
         }
-        let ticks = wait_out_burst(|| rx.len(), || false);
-        let at_start = rx.len();
-        producer.join().unwrap();
-        assert!(ticks > 0, "a burst is waited on");
-        assert!(
-            at_start == total
-                || at_start as f64 >= MAX_DEFER.as_secs_f64() / TICK.as_secs_f64() * BURST as f64,
-            "the worker started with {at_start} of {total} queued"
-        );
+    }
+
+    impl<F: FnMut(u32) -> usize> Ticks for Script<F> {
+        fn now(&self) -> Instant {
+            self.now
+        }
+
+        fn park(&mut self) -> bool {
+            self.ticks += 1;
+            assert!(self.ticks < 10_000, "the worker never stopped waiting");
+            for _ in 0..(self.arrivals)(self.ticks) {
+                self.queue.send(0).unwrap();
+            }
+            if self.unparked_at == Some(self.ticks) {
+                self.now += TICK / 2;
+                return false;
+            }
+            self.now += TICK;
+            true
+        }
+
+        fn flushing(&self) -> bool {
+            self.flushing
+        }
+    }
+
+    /// A queue holding `n` errors, and its sender.
+    fn queued(n: usize) -> (Sender<u32>, Receiver<u32>) {
+        let (tx, rx) = unbounded();
+        for _ in 0..n {
+            tx.send(0).unwrap();
+        }
+        (tx, rx)
     }
 
     #[test]
-    fn a_pressed_buffer_is_not_waited_on() {
-        assert_eq!(wait_out_burst(|| 100 * BURST, || true), 0);
+    fn a_trickle_is_taken_at_once() {
+        let (tx, rx) = queued(BURST - 1);
+        let mut script = Script::new(tx, |_| BURST);
+        assert_eq!(wait_out_burst(|| rx.len(), &mut script), 0);
+        assert_eq!(
+            script.ticks, 0,
+            "a queue below a burst's size is not waited on"
+        );
+
+        // A burst's worth queued, but what follows comes slower than a burst: one look, then go.
+        let (tx, rx) = queued(BURST);
+        let mut script = Script::new(tx, |_| BURST - 1);
+        assert_eq!(wait_out_burst(|| rx.len(), &mut script), 1);
+    }
+
+    #[test]
+    fn a_burst_is_taken_once_it_ends() {
+        // Four bursts' worth a tick for ten ticks, then quiet: the worker starts in the first
+        // quiet tick, with everything that came already queued.
+        let (tx, rx) = queued(BURST);
+        let mut script = Script::new(tx, |tick| if tick <= 10 { 4 * BURST } else { 0 });
+        assert_eq!(wait_out_burst(|| rx.len(), &mut script), 11);
+        assert_eq!(rx.len(), BURST + 10 * 4 * BURST);
+    }
+
+    #[test]
+    fn a_burst_that_goes_on_holds_the_worker_back_for_max_defer_only() {
+        let (tx, rx) = queued(BURST);
+        let mut script = Script::new(tx, |_| 4 * BURST);
+        let waited = wait_out_burst(|| rx.len(), &mut script);
+        assert_eq!(waited as u128, MAX_DEFER.as_millis() / TICK.as_millis());
+        assert_eq!(script.now - script.start, MAX_DEFER);
+    }
+
+    #[test]
+    fn a_flush_or_an_exit_ends_the_wait() {
+        let (tx, rx) = queued(BURST);
+        let mut script = Script::new(tx, |_| 4 * BURST);
+        script.unparked_at = Some(3);
+        assert_eq!(
+            wait_out_burst(|| rx.len(), &mut script),
+            3,
+            "unparked in the third tick"
+        );
+
+        let (tx, rx) = queued(BURST);
+        let mut script = Script::new(tx, |_| 4 * BURST);
+        script.flushing = true;
+        assert_eq!(
+            wait_out_burst(|| rx.len(), &mut script),
+            0,
+            "a flush is waiting"
+        );
     }
 }

@@ -160,8 +160,8 @@ function parseLegacy(req, body, legacyToken) {
 }
 
 /**
- * startReceiver({ publicKey, projectId, legacyToken, respond, port }) → receiver:
- * port, dsn, legacyUrl, envelopes, events, legacyRequests, legacyErrors, problems, requests, waitFor, close).
+ * startReceiver({ publicKey, projectId, legacyToken, respond, port, allowAborted }) → receiver:
+ * port, dsn, legacyUrl, envelopes, events, legacyRequests, legacyErrors, problems, requests, aborted, waitFor, close).
  * respond(kind, req, record) may return { status, headers?, body?, delayMs? } to override the default
  * answer for a well-formed request (without `status`, only the delay applies). Records carry the
  * `status` answered, so tests can tell accepted deliveries from injected failures. Envelope and
@@ -169,13 +169,17 @@ function parseLegacy(req, body, legacyToken) {
  * sent, so tests can search what left the process byte for byte.
  * `port` (default 0: any free port) lets a test bring an ingest up on a port that was down,
  * e.g. one a closed receiver used, to show what waited for it is delivered.
+ * `allowAborted` (default false): a request whose client went away before its body arrived
+ * (a process killed mid-request) is counted in `aborted` instead of being a problem.
  */
 export async function startReceiver(opts = {}) {
-  const { publicKey = 'testpublickey', projectId = '42', legacyToken = undefined, respond = undefined, port = 0 } = opts;
+  const {
+    publicKey = 'testpublickey', projectId = '42', legacyToken = undefined, respond = undefined, port = 0, allowAborted = false,
+  } = opts;
   const envelopePath = `/api/${projectId}/envelope/`;
   const r = {
     port: 0, dsn: '', legacyUrl: '',
-    envelopes: [], events: [], legacyRequests: [], legacyErrors: [], problems: [], requests: 0,
+    envelopes: [], events: [], legacyRequests: [], legacyErrors: [], problems: [], requests: 0, aborted: 0,
     waitFor, close,
   };
 
@@ -243,6 +247,10 @@ export async function startReceiver(opts = {}) {
 
   const server = createServer((req, res) => {
     handle(req, res).catch((e) => {
+      if (allowAborted && e?.code === 'ECONNRESET' && req.destroyed) {
+        r.aborted += 1;
+        return;
+      }
       r.problems.push(`${req.method} ${req.url}: receiver error ${e?.stack ?? e}`);
       if (!res.headersSent && !res.destroyed) res.writeHead(500).end();
     });

@@ -46,6 +46,9 @@ impl Stamp {
 pub struct Stamps {
     recheck: Duration,
     recent: Mutex<HashMap<PathBuf, (Instant, Option<Stamp>)>>,
+    /// Added to the clock: tests move time on past the window instead of sleeping through it.
+    #[cfg(test)]
+    skew: Mutex<Duration>,
 }
 
 impl Stamps {
@@ -53,12 +56,27 @@ impl Stamps {
         Stamps {
             recheck,
             recent: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            skew: Mutex::new(Duration::ZERO),
         }
+    }
+
+    fn now(&self) -> Instant {
+        #[cfg(test)]
+        return Instant::now() + *self.skew.lock();
+        #[cfg(not(test))]
+        Instant::now()
+    }
+
+    /// Moves this cache's clock `by` forward.
+    #[cfg(test)]
+    pub fn advance(&self, by: Duration) {
+        *self.skew.lock() += by;
     }
 
     /// `Stamp::read`, or what it said less than `recheck` ago.
     pub fn read(&self, path: &Path) -> Option<Stamp> {
-        let now = Instant::now();
+        let now = self.now();
         if let Some((at, stamp)) = self.recent.lock().get(path) {
             if now.duration_since(*at) < self.recheck {
                 return *stamp;
@@ -71,7 +89,7 @@ impl Stamps {
 
     /// Records a stamp read elsewhere just now (a map file read whole).
     pub fn remember(&self, path: &Path, stamp: Stamp) {
-        self.note(path, Instant::now(), Some(stamp));
+        self.note(path, self.now(), Some(stamp));
     }
 
     fn note(&self, path: &Path, at: Instant, stamp: Option<Stamp>) {

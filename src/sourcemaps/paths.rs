@@ -1,10 +1,13 @@
-//! Where an original source lives: turning a map's `sources` entry into the path Sentry shows,
-//! and deciding whether it is application code.
+//! Where an original source lives: turning a map's `sources` entry into the path Sentry shows.
+//! Whether it is application code is decided on that path by [`crate::in_app`], as for a frame
+//! no map resolved.
 
 use percent_encoding::percent_decode_str;
 use std::cell::OnceCell;
 use std::path::{Component, Path, PathBuf};
 use url::Url;
+
+use crate::in_app::is_in_app;
 
 /// One entry of a map's `sources`, resolved once when the map is loaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +57,7 @@ impl<'a> Base<'a> {
                 |rel| rel.to_string_lossy().into_owned(),
             );
         Source {
-            in_app: is_in_app(source) && is_in_app(&abs_path),
+            in_app: is_in_app(&abs_path),
             abs_path,
             filename,
             disk,
@@ -145,20 +148,6 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Application code unless it is a dependency, a Node built-in or the bundler's own runtime
-/// (Next.js and webpack inject theirs into every server bundle).
-pub fn is_in_app(path: &str) -> bool {
-    const NOT_APP: &[&str] = &[
-        "node_modules/",
-        "node_modules\\",
-        "next/dist/",
-        "webpack-runtime",
-        "webpack/bootstrap",
-        "webpack/runtime",
-    ];
-    !path.starts_with("node:") && !NOT_APP.iter().any(|p| path.contains(p))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,24 +234,5 @@ mod tests {
             at("webpack://x/webpack/runtime/y"),
             "webpack://x/webpack/runtime/y"
         );
-    }
-
-    #[test]
-    fn in_app_rules() {
-        for path in ["/app/src/a.ts", "C:\\app\\a.ts", "webpack://x/./a.ts"] {
-            assert!(is_in_app(path), "{path}");
-        }
-        for path in [
-            "/app/node_modules/x/a.js",
-            "C:\\app\\node_modules\\x\\a.js",
-            "node:internal/x",
-            "/app/node_modules/next/dist/server/base-server.js",
-            "webpack://next/dist/compiled/react.js",
-            "/app/.next/server/webpack-runtime.js",
-            "webpack://_N_E/webpack/runtime/make namespace object",
-            "webpack:///webpack/bootstrap",
-        ] {
-            assert!(!is_in_app(path), "{path}");
-        }
     }
 }

@@ -23,6 +23,10 @@ struct State {
 pub struct Gate {
     state: Mutex<State>,
     changed: Condvar,
+    /// A clock that stands still where a test put it, so that what counts as "failed
+    /// together" does not depend on how fast the test runs.
+    #[cfg(test)]
+    frozen: Mutex<Option<Instant>>,
 }
 
 /// What became of a request sent through the gate.
@@ -38,11 +42,19 @@ pub enum Outcome<'a> {
 }
 
 impl Gate {
+    fn now(&self) -> Instant {
+        #[cfg(test)]
+        if let Some(at) = *self.frozen.lock() {
+            return at;
+        }
+        Instant::now()
+    }
+
     /// Blocks until a request may go.
     pub fn enter(&self) {
         let mut s = self.state.lock();
         loop {
-            let now = Instant::now();
+            let now = self.now();
             let limited = s.limits.until(SystemTime::now()).map(|until| {
                 now + until
                     .duration_since(SystemTime::now())
@@ -90,7 +102,7 @@ impl Gate {
             Outcome::Failed { after } => {
                 // Requests in flight together that fail together are one failure, not
                 // sixteen: the wait doubles once per round, not once per request.
-                let now = Instant::now();
+                let now = self.now();
                 if s.backoff_until.is_none_or(|b| b <= now) {
                     let wait = http::backoff(s.failures).max(after.unwrap_or_default());
                     s.failures += 1;
@@ -104,5 +116,44 @@ impl Gate {
         });
         LEDGER.rate_limited_until_ms.store(until, Relaxed);
         self.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAILED: Outcome<'static> = Outcome::Failed { after: None };
+
+    #[test]
+    fn requests_that_fail_together_double_the_wait_once() {
+        let gate = Gate::default();
+        let t0 = Instant::now();
+        *gate.frozen.lock() = Some(t0);
+        // Sixteen senders' requests, in flight together, fail together.
+        for _ in 0..16 {
+            gate.leave(FAILED);
+        }
+        let first = {
+            let s = gate.state.lock();
+            assert_eq!(s.failures, 1, "one round, one failure");
+            s.backoff_until.expect("a backoff")
+        };
+        let wait = first - t0;
+        assert!(
+            (Duration::from_millis(375)..=Duration::from_millis(625)).contains(&wait),
+            "first backoff {wait:?}: 500 ms ±25%"
+        );
+
+        // The backoff is over: the probe fails too, and that is the next round.
+        *gate.frozen.lock() = Some(first);
+        gate.leave(FAILED);
+        let s = gate.state.lock();
+        assert_eq!(s.failures, 2);
+        let wait = s.backoff_until.expect("a backoff") - first;
+        assert!(
+            (Duration::from_millis(750)..=Duration::from_millis(1250)).contains(&wait),
+            "second backoff {wait:?}: 1 s ±25%"
+        );
     }
 }
