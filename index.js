@@ -45,19 +45,19 @@ function explain(cause) {
       `there and install both tarballs from its pack/ folder. The load errors are in this ` +
       `error's cause.`
     : !published
-    ? `${name}: this copy has no native binary. It was packed from a source checkout ` +
-      `(\`npm pack\` ships no binary), not published, so there is no ${name}-${platform} ` +
-      `package to install. In the checkout, run \`npm run pack:local\` (needs Rust) and ` +
-      `install both tarballs from its pack/ folder. The load errors are in this error's cause.`
-    : prebuilt.includes(platform)
-    ? `${name}: the native binary for ${platform} did not load. It comes in the package ` +
-      `${name}-${platform}, an optional dependency that npm can skip ` +
-      `(https://github.com/npm/cli/issues/4828). Install it with ` +
-      `\`npm install ${name}-${platform}\`, or remove node_modules and package-lock.json and ` +
-      `run \`npm install\` again. The load errors are in this error's cause.`
-    : `${name}: there is no prebuilt binary for ${platform}. Prebuilt binaries exist for ` +
-      `${prebuilt.join(', ')}; on another platform, build from source with \`npm run build\` ` +
-      `(needs Rust).`;
+      ? `${name}: this copy has no native binary. It was packed from a source checkout ` +
+        `(\`npm pack\` ships no binary), not published, so there is no ${name}-${platform} ` +
+        `package to install. In the checkout, run \`npm run pack:local\` (needs Rust) and ` +
+        `install both tarballs from its pack/ folder. The load errors are in this error's cause.`
+      : prebuilt.includes(platform)
+        ? `${name}: the native binary for ${platform} did not load. It comes in the package ` +
+          `${name}-${platform}, an optional dependency that npm can skip ` +
+          `(https://github.com/npm/cli/issues/4828). Install it with ` +
+          `\`npm install ${name}-${platform}\`, or remove node_modules and package-lock.json and ` +
+          `run \`npm install\` again. The load errors are in this error's cause.`
+        : `${name}: there is no prebuilt binary for ${platform}. Prebuilt binaries exist for ` +
+          `${prebuilt.join(', ')}; on another platform, build from source with \`npm run build\` ` +
+          `(needs Rust).`;
   const error = new Error(message);
   error.code = 'ERR_ERROR_TRACKER_BINARY';
   error.cause = cause;

@@ -48,7 +48,9 @@ class ValidationError extends Error {
   }
 }
 class Money {
-  constructor(pence) { this.pence = pence; }
+  constructor(pence) {
+    this.pence = pence;
+  }
 }
 const withProps = (err, props) => Object.assign(err, props);
 const nullProto = (o) => Object.assign(Object.create(null), o);
@@ -63,19 +65,64 @@ const CASES = [
   ['a message over 8 KiB', () => [new Error('é'.repeat(6000))], 'fast'],
   ['a message with a lone surrogate', () => [new Error('half \uD800 a pair')], 'fast'],
   ['an error whose stack is a number', () => [withProps(new Error('odd stack'), { stack: 42 })], 'fast'],
-  ['a system error with code, errno, syscall and path', () => [withProps(new Error('ENOENT: no such file'), { code: 'ENOENT', errno: -2, syscall: 'open', path: '/srv/app/list.csv' })], 'fast'],
-  ['a flat context', () => [new Error('screening failed'), { orderId: 1234, listVersion: '2026.11', step: 'match' }], 'fast'],
-  ['a nested context of every JSON kind', () => [new Error('nested'), {
-    ints: [0, -0, 1, -1, 2 ** 52, -(2 ** 52)], floats: [0.1, 1e-7, 1.5e-300, -2.5, 123456.789], flags: [true, false, null],
-    text: 'naïve café ☕ 👩‍⚖️', 'ключ': { deeper: { deeper: { deeper: 'still' } } }, empty: {}, none: [],
-  }], 'fast'],
+  [
+    'a system error with code, errno, syscall and path',
+    () => [
+      withProps(new Error('ENOENT: no such file'), {
+        code: 'ENOENT',
+        errno: -2,
+        syscall: 'open',
+        path: '/srv/app/list.csv',
+      }),
+    ],
+    'fast',
+  ],
+  [
+    'a flat context',
+    () => [new Error('screening failed'), { orderId: 1234, listVersion: '2026.11', step: 'match' }],
+    'fast',
+  ],
+  [
+    'a nested context of every JSON kind',
+    () => [
+      new Error('nested'),
+      {
+        ints: [0, -0, 1, -1, 2 ** 52, -(2 ** 52)],
+        floats: [0.1, 1e-7, 1.5e-300, -2.5, 123456.789],
+        flags: [true, false, null],
+        text: 'naïve café ☕ 👩‍⚖️',
+        ключ: { deeper: { deeper: { deeper: 'still' } } },
+        empty: {},
+        none: [],
+      },
+    ],
+    'fast',
+  ],
   ['a null-prototype context', () => [new Error('bare'), nullProto({ a: 1, b: 'two' })], 'fast'],
-  ['personal data in context, scrubbed by key and taint', () => [new Error('no match for Jane Doe born 1980-04-01'), { subject: { fullName: 'Jane Doe', dateOfBirth: '1980-04-01' }, email: 'jane@example.com' }], 'fast'],
-  ['a full scope', () => [new Error('with scope'), { step: 1 }, {
-    user: { id: 'u-17', ip_address: '10.0.0.8' }, tags: { route: '/api/screen', region: 'eu' }, level: 'warning',
-    fingerprint: ['screening', 'timeout'], request: { url: 'http://127.0.0.1/api/screen?x=1', method: 'POST' },
-    breadcrumbs: [{ message: 'list loaded', category: 'ofsi', data: { rows: 51234 }, timestamp: 1795346000.5 }],
-  }], 'fast'],
+  [
+    'personal data in context, scrubbed by key and taint',
+    () => [
+      new Error('no match for Jane Doe born 1980-04-01'),
+      { subject: { fullName: 'Jane Doe', dateOfBirth: '1980-04-01' }, email: 'jane@example.com' },
+    ],
+    'fast',
+  ],
+  [
+    'a full scope',
+    () => [
+      new Error('with scope'),
+      { step: 1 },
+      {
+        user: { id: 'u-17', ip_address: '10.0.0.8' },
+        tags: { route: '/api/screen', region: 'eu' },
+        level: 'warning',
+        fingerprint: ['screening', 'timeout'],
+        request: { url: 'http://127.0.0.1/api/screen?x=1', method: 'POST' },
+        breadcrumbs: [{ message: 'list loaded', category: 'ofsi', data: { rows: 51234 }, timestamp: 1795346000.5 }],
+      },
+    ],
+    'fast',
+  ],
   ['a null context and a scope', () => [new Error('null context'), null, { level: 'info' }], 'fast'],
 
   ['an error with a cause', () => [new Error('outer', { cause: new Error('inner') })], 'native'],
@@ -83,7 +130,11 @@ const CASES = [
   ['a thrown string', () => ['just a string'], 'native'],
   ['a thrown plain object', () => [{ code: 'E_PLAIN' }], 'native'],
   ['a Proxy of an Error', () => [new Proxy(new Error('proxied'), {})], 'native'],
-  ['an error with its own Symbol.toStringTag', () => [withProps(new Error('tagged'), { [Symbol.toStringTag]: 'Tagged' })], 'native'],
+  [
+    'an error with its own Symbol.toStringTag',
+    () => [withProps(new Error('tagged'), { [Symbol.toStringTag]: 'Tagged' })],
+    'native',
+  ],
   ['a non-string message', () => [withProps(new Error('x'), { message: 42 })], 'native'],
   ['undefined in context', () => [new Error('u'), { a: undefined }], 'native'],
   ['NaN and Infinity in context', () => [new Error('n'), { a: NaN, b: Infinity }], 'native'],
@@ -93,12 +144,35 @@ const CASES = [
   ['a Date in context', () => [new Error('d'), { at: new Date(Date.UTC(2026, 10, 22, 10, 30)) }], 'native'],
   ['a class instance in context', () => [new Error('c'), { price: new Money(250) }], 'native'],
   ['a Map in context', () => [new Error('m'), { seen: new Map([['a', 1]]) }], 'native'],
-  ['a cycle in context', () => { const c = { name: 'loop' }; c.self = c; return [new Error('cycle'), c]; }, 'native'],
-  ['a context nested 8 deep', () => [new Error('deep'), { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } }], 'native'],
+  [
+    'a cycle in context',
+    () => {
+      const c = { name: 'loop' };
+      c.self = c;
+      return [new Error('cycle'), c];
+    },
+    'native',
+  ],
+  [
+    'a context nested 8 deep',
+    () => [new Error('deep'), { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } }],
+    'native',
+  ],
   ['a string past the fast limit in context', () => [new Error('long'), { blob: 'x'.repeat(20_000) }], 'native'],
   ['a lone surrogate in context', () => [new Error('s'), { text: 'half \uDC00' }], 'native'],
   ['an array hole in context', () => [new Error('hole'), { list: [1, , 3] }], 'native'], // eslint-disable-line no-sparse-arrays
-  ['a throwing getter in context', () => [new Error('g'), { get bad() { throw new Error('nope'); } }], 'native'],
+  [
+    'a throwing getter in context',
+    () => [
+      new Error('g'),
+      {
+        get bad() {
+          throw new Error('nope');
+        },
+      },
+    ],
+    'native',
+  ],
   ['a Date as an error property', () => [withProps(new Error('p'), { at: new Date(0) })], 'native'],
   ['undefined in the scope', () => [new Error('s'), undefined, { user: { id: undefined } }], 'native'],
 ];
@@ -140,10 +214,16 @@ test('the fast path never throws and never loses the event when a read throws mi
   // Its name is the inherited "Error", so the fast path reads `constructor`, which throws: it
   // gives up, and the native copy reads what it can.
   const err = new Error('constructor getter');
-  Object.defineProperty(err, 'constructor', { get() { throw new Error('no constructor'); } });
+  Object.defineProperty(err, 'constructor', {
+    get() {
+      throw new Error('no constructor');
+    },
+  });
   const before = fastCalls;
   let id;
-  assert.doesNotThrow(() => { id = tracker.trackError(err, { step: 'x' }); });
+  assert.doesNotThrow(() => {
+    id = tracker.trackError(err, { step: 'x' });
+  });
   assert.equal(fastCalls, before, 'the fast path gave up before calling native');
   assert.equal(await tracker.flush(10_000), true);
   const event = rx.events.find((e) => e.event_id === id);

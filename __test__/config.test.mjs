@@ -22,19 +22,22 @@ after(async () => {
 test('with no init, the first trackError configures itself from the environment', async () => {
   const r = await startReceiver({ legacyToken: 'tok' });
   receivers.push(r);
-  const child = await runNode(`
+  const child = await runNode(
+    `
     const id = tracker.trackError(new Error('zero config'));
     console.log(JSON.stringify({ id, done: await tracker.flush(10000) }));
-  `, {
-    env: {
-      SENTRY_DSN: r.dsn,
-      SENTRY_RELEASE: 'screening@9.9.9',
-      NODE_ENV: 'staging',
-      CAPTURE_ERROR_URL: r.legacyUrl,
-      CAPTURE_ERROR_TOKEN: 'tok',
-      ERROR_TRACKER_DIR: tempDir(),
+  `,
+    {
+      env: {
+        SENTRY_DSN: r.dsn,
+        SENTRY_RELEASE: 'screening@9.9.9',
+        NODE_ENV: 'staging',
+        CAPTURE_ERROR_URL: r.legacyUrl,
+        CAPTURE_ERROR_TOKEN: 'tok',
+        ERROR_TRACKER_DIR: tempDir(),
+      },
     },
-  });
+  );
   assert.equal(child.code, 0, child.stderr);
   const { id, done } = JSON.parse(child.stdout);
   assert.equal(done, true);
@@ -45,7 +48,10 @@ test('with no init, the first trackError configures itself from the environment'
   assert.equal(event.platform, 'node');
   assert.equal(event.contexts.runtime.name, 'node');
   assert.equal(event.contexts.runtime.version, process.version);
-  assert.deepEqual(r.legacyErrors.map((e) => e.eventId), [id]);
+  assert.deepEqual(
+    r.legacyErrors.map((e) => e.eventId),
+    [id],
+  );
   assert.equal(r.legacyErrors[0].release, 'screening@9.9.9');
 });
 
@@ -55,7 +61,10 @@ test('SENTRY_ENVIRONMENT wins over NODE_ENV, and the default is production', asy
   const script = `tracker.init({ dsn: process.env.DSN, dataDir: process.env.DIR }); tracker.trackError(new Error('env')); await tracker.flush(10000);`;
   await runNode(script, { env: { DSN: r.dsn, DIR: tempDir(), NODE_ENV: 'development', SENTRY_ENVIRONMENT: 'qa' } });
   await runNode(script, { env: { DSN: r.dsn, DIR: tempDir() } });
-  assert.deepEqual(r.events.map((e) => e.environment), ['qa', 'production']);
+  assert.deepEqual(
+    r.events.map((e) => e.environment),
+    ['qa', 'production'],
+  );
 });
 
 test('malformed options throw a TypeError naming the option', () => {
@@ -71,11 +80,18 @@ test('malformed options throw a TypeError naming the option', () => {
     [{ sampelRate: 1 }, /invalid option `sampelRate`: unknown option \(known: dsn, /],
     [{ scrub: { kyes: ['ref'] } }, /invalid option `scrub.kyes`/],
     [{ dsn: 'http://abc@127.0.0.1:9/notanumber' }, /invalid option `dsn`: .*project id/],
-    [{ legacyEndpoint: 'localhost:8787/capture' }, /invalid option `legacyEndpoint`: has no scheme: write http:\/\/localhost:8787\/capture/],
+    [
+      { legacyEndpoint: 'localhost:8787/capture' },
+      /invalid option `legacyEndpoint`: has no scheme: write http:\/\/localhost:8787\/capture/,
+    ],
     ['dsn', /options/],
   ];
   for (const [options, field] of cases) {
-    assert.throws(() => tracker.init(options), (e) => e instanceof TypeError && field.test(e.message), JSON.stringify(options));
+    assert.throws(
+      () => tracker.init(options),
+      (e) => e instanceof TypeError && field.test(e.message),
+      JSON.stringify(options),
+    );
   }
 });
 
@@ -84,7 +100,8 @@ test('a malformed environment variable does not stop init: one warning, every ev
   receivers.push(r);
   // What instrumentation.ts's register() does, with a typo in SENTRY_DSN (no project id) and a
   // retention of 0 days: the app must start, and the events reach the sink that works.
-  const child = await runNode(`
+  const child = await runNode(
+    `
     tracker.init();
     tracker.init();
     const id = tracker.trackError(new Error('kept despite a typo'));
@@ -92,18 +109,23 @@ test('a malformed environment variable does not stop init: one warning, every ev
     let thrown = null;
     try { tracker.init({ sampleRate: 2 }); } catch (e) { thrown = e.constructor.name + ': ' + e.message; }
     console.log(JSON.stringify({ id, done, stats: tracker.stats(), thrown }));
-  `, {
-    env: {
-      SENTRY_DSN: 'https://key@127.0.0.1:9',
-      ERROR_TRACKER_AUDIT_RETENTION_DAYS: '0',
-      CAPTURE_ERROR_URL: r.legacyUrl,
-      ERROR_TRACKER_DIR: tempDir(),
+  `,
+    {
+      env: {
+        SENTRY_DSN: 'https://key@127.0.0.1:9',
+        ERROR_TRACKER_AUDIT_RETENTION_DAYS: '0',
+        CAPTURE_ERROR_URL: r.legacyUrl,
+        ERROR_TRACKER_DIR: tempDir(),
+      },
     },
-  });
+  );
   assert.equal(child.code, 0, child.stderr);
   const { id, done, stats, thrown } = JSON.parse(child.stdout);
   assert.equal(done, true);
-  assert.deepEqual(r.legacyErrors.map((e) => e.eventId), [id]);
+  assert.deepEqual(
+    r.legacyErrors.map((e) => e.eventId),
+    [id],
+  );
   const errors = Object.fromEntries(stats.configErrors.map((e) => [e.variable, e]));
   assert.deepEqual(Object.keys(errors).sort(), ['ERROR_TRACKER_AUDIT_RETENTION_DAYS', 'SENTRY_DSN']);
   assert.equal(errors.SENTRY_DSN.option, 'dsn');
@@ -119,53 +141,78 @@ test('a malformed environment variable does not stop init: one warning, every ev
   // With the DSN as the only sink, events are kept in the outbox, whether init ran or not.
   for (const start of ['tracker.init();', '']) {
     const dir = tempDir();
-    const alone = await runNode(`
+    const alone = await runNode(
+      `
       ${start}
       const id = tracker.trackError(new Error('still kept'));
       console.log(JSON.stringify({ id, done: await tracker.flush(5000), stats: tracker.stats() }));
-    `, { env: { SENTRY_DSN: 'garbage', ERROR_TRACKER_DIR: dir } });
+    `,
+      { env: { SENTRY_DSN: 'garbage', ERROR_TRACKER_DIR: dir } },
+    );
     assert.equal(alone.code, 0, alone.stderr);
     const out = JSON.parse(alone.stdout);
     assert.equal(out.done, true);
     assert.equal(out.stats.delivered.outbox, 1, start);
-    assert.deepEqual(out.stats.configErrors.map((e) => e.variable), ['SENTRY_DSN'], start);
+    assert.deepEqual(
+      out.stats.configErrors.map((e) => e.variable),
+      ['SENTRY_DSN'],
+      start,
+    );
     assert.match(readFileSync(join(dir, 'outbox.ndjson'), 'utf8'), new RegExp(out.id));
     assert.match(alone.stderr, /warning: .*SENTRY_DSN/);
   }
 });
 
 test('stats().configErrors is empty when the environment is well formed', async () => {
-  const child = await runNode(`
+  const child = await runNode(
+    `
     tracker.init({ dataDir: process.env.DIR });
     console.log(JSON.stringify(tracker.stats().configErrors));
-  `, { env: { DIR: tempDir(), SENTRY_DSN: 'http://key@127.0.0.1:9/7' } });
+  `,
+    { env: { DIR: tempDir(), SENTRY_DSN: 'http://key@127.0.0.1:9/7' } },
+  );
   assert.equal(child.code, 0, child.stderr);
   assert.deepEqual(JSON.parse(child.stdout), []);
 });
 
 test('with no sink configured, events are kept in the outbox with one warning', async () => {
   const dir = tempDir();
-  const child = await runNode(`
+  const child = await runNode(
+    `
     tracker.init({ dataDir: process.env.DIR });
     const ids = [tracker.trackError(new Error('kept 1')), tracker.trackError(new TypeError('kept 2'))];
     await tracker.flush(5000);
     console.log(JSON.stringify({ ids, stats: tracker.stats() }));
-  `, { env: { DIR: dir } });
+  `,
+    { env: { DIR: dir } },
+  );
   assert.equal(child.code, 0, child.stderr);
   const { ids, stats } = JSON.parse(child.stdout);
   assert.equal(stats.delivered.outbox, 2);
-  const lines = readFileSync(join(dir, 'outbox.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((e) => e.event_id), ids);
-  assert.deepEqual(lines.map((e) => e.exception.values.at(-1).type), ['Error', 'TypeError']);
+  const lines = readFileSync(join(dir, 'outbox.ndjson'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((e) => e.event_id),
+    ids,
+  );
+  assert.deepEqual(
+    lines.map((e) => e.exception.values.at(-1).type),
+    ['Error', 'TypeError'],
+  );
   assert.equal(child.stderr.match(/warning/g)?.length, 1, child.stderr);
   await assertNormalized(lines);
 });
 
 test('an option given as undefined counts as unset and falls back to the environment', async () => {
-  const r = await runNode(`
+  const r = await runNode(
+    `
     tracker.init({ dsn: undefined, environment: undefined, dataDir: process.env.DIR });
     console.log(JSON.stringify(tracker.configuration()));
-  `, { env: { DIR: tempDir(), SENTRY_DSN: 'http://key@127.0.0.1:9/7', NODE_ENV: 'staging' } });
+  `,
+    { env: { DIR: tempDir(), SENTRY_DSN: 'http://key@127.0.0.1:9/7', NODE_ENV: 'staging' } },
+  );
   assert.equal(r.code, 0, r.stderr);
   const config = JSON.parse(r.stdout.trim());
   assert.equal(config.sentryEndpoint, 'http://127.0.0.1:9/api/7/envelope/');

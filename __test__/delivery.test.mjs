@@ -31,7 +31,14 @@ after(async () => {
 
 test('every event reaches Sentry and the legacy sink, and flush waits for both', async () => {
   const r = await receiver({ legacyToken: 's3cret' });
-  tracker.init({ dsn: r.dsn, legacyEndpoint: r.legacyUrl, legacyToken: 's3cret', dataDir: tempDir(), release: 'app@1.2.3', environment: 'test' });
+  tracker.init({
+    dsn: r.dsn,
+    legacyEndpoint: r.legacyUrl,
+    legacyToken: 's3cret',
+    dataDir: tempDir(),
+    release: 'app@1.2.3',
+    environment: 'test',
+  });
   const ids = [];
   for (let i = 0; i < 25; i++) ids.push(tracker.trackError(new Error(`order ${i} failed`), { orderId: i }));
   assert.equal(await tracker.flush(10000), true);
@@ -44,7 +51,23 @@ test('every event reaches Sentry and the legacy sink, and flush waits for both',
   assert.equal(event.environment, 'test');
   assert.deepEqual(event.extra, { orderId: 3 });
   const item = r.legacyErrors.find((e) => e.eventId === ids[3]);
-  assert.deepEqual(Object.keys(item).sort(), ['context', 'environment', 'eventId', 'fingerprint', 'frames', 'level', 'message', 'name', 'release', 'stack', 'timestamp', 'user'].sort());
+  assert.deepEqual(
+    Object.keys(item).sort(),
+    [
+      'context',
+      'environment',
+      'eventId',
+      'fingerprint',
+      'frames',
+      'level',
+      'message',
+      'name',
+      'release',
+      'stack',
+      'timestamp',
+      'user',
+    ].sort(),
+  );
   assert.equal(item.message, 'order 3 failed');
   assert.match(item.stack, /^Error: order 3 failed\n\s+at /);
   assert.ok(!Number.isNaN(Date.parse(item.timestamp)) && /T.*Z$/.test(item.timestamp), item.timestamp);
@@ -57,8 +80,15 @@ test('every event reaches Sentry and the legacy sink, and flush waits for both',
 
 test('trackError does not wait for the network: an ingest that has not answered yet holds nothing up', async () => {
   let release;
-  const gate = new Promise((resolve) => { release = resolve; });
-  const r = await receiver({ respond: async () => { await gate; return {}; } });
+  const gate = new Promise((resolve) => {
+    release = resolve;
+  });
+  const r = await receiver({
+    respond: async () => {
+      await gate;
+      return {};
+    },
+  });
   tracker.init({ dsn: r.dsn, dataDir: tempDir() });
   const before = tracker.stats();
   const ids = [];
@@ -79,7 +109,9 @@ test('a slow ingest (200 ms a request) is worked in parallel', async () => {
   let inFlight = 0;
   let peak = 0;
   let enough;
-  const parallel = new Promise((done) => { enough = done; });
+  const parallel = new Promise((done) => {
+    enough = done;
+  });
   const r = await receiver({
     respond: async () => {
       inFlight += 1;
@@ -113,7 +145,10 @@ test('5xx and 429 are retried until delivered; the rate-limited ingest is honour
   await r.waitFor(() => calls >= 1);
   assert.equal(await tracker.flush(15000), true);
   assert.deepEqual(ok(r).map(idOf), [id]);
-  assert.deepEqual(r.envelopes.map((e) => e.status), [503, 503, 429, 200]);
+  assert.deepEqual(
+    r.envelopes.map((e) => e.status),
+    [503, 503, 429, 200],
+  );
   assert.equal(tracker.stats().retrying, 0);
 });
 
@@ -152,11 +187,14 @@ test('sampleRate 0 drops and counts; the id is still returned', async () => {
 
 test('after close the process exits by itself, with everything delivered', async () => {
   const r = await receiver();
-  const child = await runNode(`
+  const child = await runNode(
+    `
     tracker.init({ dsn: process.env.DSN, legacyEndpoint: process.env.LEGACY, dataDir: process.env.DIR });
     for (let i = 0; i < 20; i++) tracker.trackError(new Error('child ' + i));
     console.log(await tracker.close(10000));
-  `, { env: { DSN: r.dsn, LEGACY: r.legacyUrl, DIR: tempDir() } });
+  `,
+    { env: { DSN: r.dsn, LEGACY: r.legacyUrl, DIR: tempDir() } },
+  );
   assert.equal(child.timedOut, false, 'the tracker kept the process alive');
   assert.equal(child.code, 0, child.stderr);
   assert.equal(child.stdout.trim(), 'true');
@@ -165,11 +203,18 @@ test('after close the process exits by itself, with everything delivered', async
 });
 
 test('the tracker never keeps Node alive, even without close', async () => {
-  const r = await receiver({ respond: async () => { await new Promise(() => {}); } });
-  const child = await runNode(`
+  const r = await receiver({
+    respond: async () => {
+      await new Promise(() => {});
+    },
+  });
+  const child = await runNode(
+    `
     tracker.init({ dsn: process.env.DSN, dataDir: process.env.DIR });
     tracker.trackError(new Error('left behind'));
-  `, { env: { DSN: r.dsn, DIR: tempDir() }, timeoutMs: 20000 });
+  `,
+    { env: { DSN: r.dsn, DIR: tempDir() }, timeoutMs: 20000 },
+  );
   assert.equal(child.timedOut, false, 'the tracker kept the process alive');
   assert.equal(child.code, 0, child.stderr);
 });

@@ -22,11 +22,22 @@ function cli(args, env, { timeoutMs = 60_000 } = {}) {
     });
     let out = '';
     let stdout = '';
-    child.stdout.on('data', (d) => { out += d; stdout += d; });
-    child.stderr.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('exit', (code) => { clearTimeout(timer); done({ code, out, stdout, timedOut }); });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, out, stdout, timedOut });
+    });
   });
 }
 
@@ -42,8 +53,10 @@ async function closedPort() {
 
 /** Every file under `dir`, as [path, text]. */
 function filesUnder(dir) {
-  return readdirSync(dir, { recursive: true }).map((f) => join(dir, f))
-    .filter((f) => statSync(f).isFile()).map((f) => [f, readFileSync(f, 'latin1')]);
+  return readdirSync(dir, { recursive: true })
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).isFile())
+    .map((f) => [f, readFileSync(f, 'latin1')]);
 }
 
 test('doctor passes when both sinks take the test event', async () => {
@@ -55,7 +68,10 @@ test('doctor passes when both sinks take the test event', async () => {
     assert.match(out, /✓ legacy: test event delivered/);
     assert.match(out, /all checks passed/);
     const id = /test event:\s+([0-9a-f]{32})/.exec(out)?.[1];
-    assert.ok(rx.events.some((e) => e.event_id === id), 'the test event reached Sentry');
+    assert.ok(
+      rx.events.some((e) => e.event_id === id),
+      'the test event reached Sentry',
+    );
     assert.deepEqual(rx.problems, []);
   } finally {
     await rx.close();
@@ -69,7 +85,9 @@ test('doctor names a malformed DSN and exits 1', async () => {
 });
 
 test('doctor reports a sink that refuses, with its status', async () => {
-  const rx = await startReceiver({ respond: (kind) => (kind === 'sentry' ? { status: 401, body: { detail: 'bad key' } } : undefined) });
+  const rx = await startReceiver({
+    respond: (kind) => (kind === 'sentry' ? { status: 401, body: { detail: 'bad key' } } : undefined),
+  });
   try {
     const { code, out } = await doctor({ SENTRY_DSN: rx.dsn, CAPTURE_ERROR_URL: rx.legacyUrl });
     assert.equal(code, 1, out);
@@ -112,7 +130,10 @@ test('--help prints the usage and exits 0; an unknown command exits 2', async ()
 test('doctor says what it is doing, and reports a refused connection at once', async () => {
   const port = await closedPort();
   // doctor's own wait is 20 s: a run still going at 15 s has not reported "at once".
-  const { code, out, timedOut } = await doctor({ SENTRY_DSN: `http://key@127.0.0.1:${port}/42` }, { timeoutMs: 15_000 });
+  const { code, out, timedOut } = await doctor(
+    { SENTRY_DSN: `http://key@127.0.0.1:${port}/42` },
+    { timeoutMs: 15_000 },
+  );
   assert.equal(timedOut, false, `doctor was still waiting after 15 s:\n${out}`);
   assert.equal(code, 1, out);
   const sending = out.search(/sending the test event to sentry/);
@@ -121,7 +142,7 @@ test('doctor says what it is doing, and reports a refused connection at once', a
   assert.doesNotMatch(out, /within 20 s/);
 });
 
-test('doctor leaves nothing in the app\'s data directory for the app to send later', async () => {
+test("doctor leaves nothing in the app's data directory for the app to send later", async () => {
   const dir = tempDir();
   const port = await closedPort();
   const run = await doctor({ SENTRY_DSN: `http://key@127.0.0.1:${port}/42`, ERROR_TRACKER_DIR: dir });
@@ -133,15 +154,21 @@ test('doctor leaves nothing in the app\'s data directory for the app to send lat
   // The app starts in that directory with the ingest up: the doctor's event must not reach it.
   const rx = await startReceiver();
   try {
-    const app = await runNode(`
+    const app = await runNode(
+      `
       tracker.init();
       console.log(JSON.stringify({ done: await tracker.flush(10000), stats: tracker.stats() }));
-    `, { env: { SENTRY_DSN: rx.dsn, ERROR_TRACKER_DIR: dir } });
+    `,
+      { env: { SENTRY_DSN: rx.dsn, ERROR_TRACKER_DIR: dir } },
+    );
     assert.equal(app.code, 0, app.stderr);
     const { done, stats } = JSON.parse(app.stdout);
     assert.equal(done, true);
     assert.equal(stats.replayed, 0);
-    assert.deepEqual(rx.events.map((e) => e.event_id), []);
+    assert.deepEqual(
+      rx.events.map((e) => e.event_id),
+      [],
+    );
     assert.deepEqual(rx.problems, []);
   } finally {
     await rx.close();

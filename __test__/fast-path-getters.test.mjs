@@ -91,7 +91,9 @@ function errorContext(event) {
 
 /** The raw bodies that carried event `id`: the Sentry envelope and the legacy request. */
 function rawFor(id) {
-  const envelope = file.rx.envelopes.find((e) => e.items.some((i) => i.header.type === 'event' && i.json?.event_id === id));
+  const envelope = file.rx.envelopes.find((e) =>
+    e.items.some((i) => i.header.type === 'event' && i.json?.event_id === id),
+  );
   const legacy = file.rx.legacyRequests.find((r) => r.body.errors.some((e) => e.eventId === id));
   assert.ok(envelope, `no envelope carried ${id}`);
   assert.ok(legacy, `no legacy request carried ${id}`);

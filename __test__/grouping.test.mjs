@@ -23,7 +23,11 @@ const { capture } = file;
 
 /** Runs `fn`, which must throw, and returns what it threw. */
 function thrown(fn) {
-  try { fn(); } catch (e) { return e; }
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
   assert.fail('expected a throw');
 }
 
@@ -52,7 +56,11 @@ test('a minified bundle resolves to the original file, line, function and contex
   // The legacy sink carries the resolved frames and grouping too.
   assert.match(legacy.fingerprint, /^[0-9a-f]{16}$/);
   assert.deepEqual(legacy.frames[0], {
-    function: 'validateOrder', file: 'src/sourcemaps/fixtures/src/app.ts', line: 15, column: top.colno, inApp: true,
+    function: 'validateOrder',
+    file: 'src/sourcemaps/fixtures/src/app.ts',
+    line: 15,
+    column: top.colno,
+    inApp: true,
   });
 });
 
@@ -74,7 +82,13 @@ test('stats().groups counts events and the distinct users they hit', async () =>
   const { OrderService } = bundle('plain');
   let fingerprint;
   for (const user of ['analyst-1', 'analyst-2', 'analyst-1']) {
-    ({ legacy: { fingerprint } } = await capture(thrown(() => duplicate(new OrderService())), null, { user: { id: user } }));
+    ({
+      legacy: { fingerprint },
+    } = await capture(
+      thrown(() => duplicate(new OrderService())),
+      null,
+      { user: { id: user } },
+    ));
   }
   const group = tracker.stats().groups.find((g) => g.fingerprint === fingerprint);
   assert.ok(group, `no group ${fingerprint} in ${JSON.stringify(tracker.stats().groups)}`);
@@ -89,7 +103,13 @@ test('a bundle with a Sentry debug id is sent with debug_meta', async () => {
   const images = event.debug_meta?.images ?? [];
   assert.deepEqual(
     images.filter((i) => i.code_file.endsWith('debugid.js')),
-    [{ type: 'sourcemap', code_file: join(FIXTURES, 'dist', 'debugid.js'), debug_id: 'c0ffee00-1234-4abc-8def-0123456789ab' }],
+    [
+      {
+        type: 'sourcemap',
+        code_file: join(FIXTURES, 'dist', 'debugid.js'),
+        debug_id: 'c0ffee00-1234-4abc-8def-0123456789ab',
+      },
+    ],
   );
 });
 
@@ -97,14 +117,17 @@ test('release: the option, else SENTRY_RELEASE, else a CI commit, else package.j
   const cwd = tempDir();
   writeFileSync(join(cwd, 'package.json'), JSON.stringify({ name: '@calmony/screening', version: '1.4.2' }));
   const release = async (env) => {
-    const { stdout, code, stderr } = await runNode(`
+    const { stdout, code, stderr } = await runNode(
+      `
       tracker.init({ dataDir: process.env.DIR, contextLines: 0 });
       const id = tracker.trackError(new Error('x'));
       await tracker.flush(5000);
       const { readFileSync } = await import('node:fs');
       const line = readFileSync(process.env.DIR + '/outbox.ndjson', 'utf8').trim().split('\\n').at(-1);
       console.log(JSON.stringify(JSON.parse(line).release ?? null));
-    `, { env: { DIR: tempDir(), ...env }, cwd });
+    `,
+      { env: { DIR: tempDir(), ...env }, cwd },
+    );
     assert.equal(code, 0, stderr);
     return JSON.parse(stdout.trim());
   };

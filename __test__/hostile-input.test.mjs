@@ -29,10 +29,23 @@ function assertThrownHere(ex, marker) {
   assert.equal(last.in_app, true);
 }
 
-const boom = () => { throw new Error('hostile getter'); };
+const boom = () => {
+  throw new Error('hostile getter');
+};
 const TRAPS = [
-  'get', 'set', 'has', 'ownKeys', 'getOwnPropertyDescriptor', 'getPrototypeOf', 'setPrototypeOf',
-  'defineProperty', 'deleteProperty', 'isExtensible', 'preventExtensions', 'apply', 'construct',
+  'get',
+  'set',
+  'has',
+  'ownKeys',
+  'getOwnPropertyDescriptor',
+  'getPrototypeOf',
+  'setPrototypeOf',
+  'defineProperty',
+  'deleteProperty',
+  'isExtensible',
+  'preventExtensions',
+  'apply',
+  'construct',
 ];
 /** A Proxy whose every trap throws. */
 const hostileProxy = (target = {}) => new Proxy(target, Object.fromEntries(TRAPS.map((t) => [t, boom])));
@@ -59,14 +72,26 @@ test('circular context, direct and deep, becomes [Circular ~]; shared siblings d
 });
 
 test('a throwing getter in the context costs that value only', async () => {
-  const context = { ok: 1, get bad() { return boom(); }, after: 'still here' };
+  const context = {
+    ok: 1,
+    get bad() {
+      return boom();
+    },
+    after: 'still here',
+  };
   const { event, main } = await capture(new Error('getter in context'), context);
   assert.deepEqual(event.extra, { ok: 1, bad: '[Unreadable]', after: 'still here' });
   assert.equal(main.value, 'getter in context');
 });
 
 test('a throwing getter in the scope costs that field only', async () => {
-  const scope = { get user() { return boom(); }, tags: { region: 'eu' }, level: 'warning' };
+  const scope = {
+    get user() {
+      return boom();
+    },
+    tags: { region: 'eu' },
+    level: 'warning',
+  };
   const { event } = await capture(new Error('getter in scope'), null, scope);
   assert.equal(event.user, undefined);
   assert.deepEqual(event.tags, { region: 'eu' });
@@ -78,7 +103,10 @@ test('a Proxy whose every trap throws, as context and as scope', async () => {
   assert.equal(main.value, 'proxy context');
   assert.equal(event.extra.ok, true);
   assert.equal(typeof event.extra.p, 'object', 'the proxy is copied as far as it lets us');
-  assert.ok(Object.values(event.extra.p).every((v) => v === '[Unreadable]'), JSON.stringify(event.extra.p));
+  assert.ok(
+    Object.values(event.extra.p).every((v) => v === '[Unreadable]'),
+    JSON.stringify(event.extra.p),
+  );
 
   const root = await capture(new Error('proxy root context'), hostileProxy(), hostileProxy());
   assert.equal(root.main.value, 'proxy root context');
@@ -169,7 +197,14 @@ test('frozen objects, null-prototype objects, Dates and typed arrays', async () 
 });
 
 test('a toJSON that throws is not called into trouble', async () => {
-  const context = { order: { id: 5, toJSON() { throw new Error('toJSON exploded'); } } };
+  const context = {
+    order: {
+      id: 5,
+      toJSON() {
+        throw new Error('toJSON exploded');
+      },
+    },
+  };
   const { event, main } = await capture(new Error('toJSON'), context);
   assert.equal(main.value, 'toJSON');
   assert.equal(event.extra.order.id, 5);
@@ -224,9 +259,10 @@ test('a Proxy whose every trap throws, thrown (object and function targets) and 
     assert.equal(main.type, 'Error');
     assert.deepEqual(main.mechanism, SYNTHETIC);
     // A callable target makes the Proxy a function, reported by name like any thrown function.
-    const expected = typeof target === 'function'
-      ? /^Non-Error exception captured with value: \[Function: /
-      : /^Object captured as exception with keys: /;
+    const expected =
+      typeof target === 'function'
+        ? /^Non-Error exception captured with value: \[Function: /
+        : /^Object captured as exception with keys: /;
     assert.match(main.value, expected);
   }
   const { values } = await capture(new Error('proxy cause', { cause: hostileProxy() }));
@@ -274,7 +310,10 @@ test('a long multi-byte message is cut on a character boundary', async () => {
   const { main } = await capture(new Error('é'.repeat(5000) + '😀'.repeat(3000)));
   assert.ok(main.value.endsWith('…'));
   assert.ok(Buffer.byteLength(main.value) <= MESSAGE_BYTES + 3);
-  assert.ok(!/[\uD800-\uDFFF]/.test(main.value.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')), 'no split surrogate pair');
+  assert.ok(
+    !/[\uD800-\uDFFF]/.test(main.value.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')),
+    'no split surrogate pair',
+  );
   assert.ok(!main.value.includes('\uFFFD'), 'no character mangled by the cut');
 });
 
@@ -319,9 +358,17 @@ test('a cause chain of 100 and an AggregateError of 1,000 are bounded', async ()
   const c = await capture(chain);
   assert.equal(c.values.length, 10);
   assert.equal(c.main.value, 'c99');
-  assert.deepEqual(c.values.map((v) => v.value), ['c90', 'c91', 'c92', 'c93', 'c94', 'c95', 'c96', 'c97', 'c98', 'c99']);
+  assert.deepEqual(
+    c.values.map((v) => v.value),
+    ['c90', 'c91', 'c92', 'c93', 'c94', 'c95', 'c96', 'c97', 'c98', 'c99'],
+  );
 
-  const agg = await capture(new AggregateError(Array.from({ length: 1000 }, (_, i) => new Error(`m${i}`)), 'many'));
+  const agg = await capture(
+    new AggregateError(
+      Array.from({ length: 1000 }, (_, i) => new Error(`m${i}`)),
+      'many',
+    ),
+  );
   assert.equal(agg.values.length, 10);
   assert.equal(agg.main.type, 'AggregateError');
 });

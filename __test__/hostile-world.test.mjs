@@ -10,7 +10,15 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import {
-  existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -22,10 +30,12 @@ const J = JSON.stringify;
 const idOf = (envelope) => envelope.headers.event_id.replaceAll('-', '');
 const sorted = (ids) => [...ids].sort();
 const acceptedIds = (r) => r.envelopes.filter((e) => e.status === 200).map(idOf);
-const acceptedLegacyIds = (r) => r.legacyRequests.filter((q) => q.status === 200)
-  .flatMap((q) => q.body.errors.map((e) => e.eventId));
-const eventsOf = (r) => r.envelopes.filter((e) => e.status === 200)
-  .flatMap((e) => e.items.filter((i) => i.header.type === 'event').map((i) => i.json));
+const acceptedLegacyIds = (r) =>
+  r.legacyRequests.filter((q) => q.status === 200).flatMap((q) => q.body.errors.map((e) => e.eventId));
+const eventsOf = (r) =>
+  r.envelopes
+    .filter((e) => e.status === 200)
+    .flatMap((e) => e.items.filter((i) => i.header.type === 'event').map((i) => i.json));
 
 const tracker = createRequire(import.meta.url)('../index.js');
 
@@ -57,14 +67,16 @@ async function child(source, opts = {}) {
 }
 
 /** The next start with a healthy ingest: init, flush, print stats. */
-const restart = (options) => child(`
+const restart = (options) =>
+  child(`
   tracker.init(${J(options)});
   const ok = await tracker.flush(20000);
   console.log(JSON.stringify({ ok, stats: tracker.stats() }));
 `);
 
 /** A first process that captures `n` errors while its ingest cannot take them, then ends. */
-const captureAndEnd = (options, n, tag) => child(`
+const captureAndEnd = (options, n, tag) =>
+  child(`
   tracker.init(${J(options)});
   const ids = [];
   for (let i = 0; i < ${n}; i++) ids.push(tracker.trackError(new Error(${J(tag)} + ' ' + i)));
@@ -73,9 +85,10 @@ const captureAndEnd = (options, n, tag) => child(`
 
 test('1. an absurd Retry-After or rate limit stops no sender: every event stays owed and the next start delivers it', async () => {
   const absurd = await receiver({
-    respond: (kind) => (kind === 'sentry'
-      ? { status: 429, headers: { 'retry-after': '1e20', 'x-sentry-rate-limits': '1e19::organization' } }
-      : { status: 503, headers: { 'retry-after': '1e20' } }),
+    respond: (kind) =>
+      kind === 'sentry'
+        ? { status: 429, headers: { 'retry-after': '1e20', 'x-sentry-rate-limits': '1e19::organization' } }
+        : { status: 503, headers: { 'retry-after': '1e20' } },
   });
   const dataDir = tempDir();
   const options = { dsn: absurd.dsn, legacyEndpoint: absurd.legacyUrl, legacyMaxRequestsPerMinute: 600, dataDir };
@@ -98,7 +111,12 @@ test('1. an absurd Retry-After or rate limit stops no sender: every event stays 
   assert.ok(stats.rateLimitedUntil <= Date.now() + 24 * 3600 * 1000 + 5000, 'a limit lasts a day at most');
 
   const healthy = await receiver();
-  const second = await restart({ dsn: healthy.dsn, legacyEndpoint: healthy.legacyUrl, legacyMaxRequestsPerMinute: 600, dataDir });
+  const second = await restart({
+    dsn: healthy.dsn,
+    legacyEndpoint: healthy.legacyUrl,
+    legacyMaxRequestsPerMinute: 600,
+    dataDir,
+  });
   assert.equal(second.out.ok, true, second.stderr);
   assert.deepEqual(sorted(acceptedIds(healthy)), sorted(ids), 'every event reaches Sentry after the restart');
   assert.deepEqual(sorted(acceptedLegacyIds(healthy)), sorted(ids), 'and the legacy endpoint');
@@ -117,18 +135,30 @@ test('2. a redirect is not delivery: retried like a 5xx, credentials never reach
   const location = `http://127.0.0.1:${other.address().port}/moved`;
   let redirecting = true;
   const r = await receiver({
-    respond: (kind) => (redirecting
-      ? { status: kind === 'sentry' ? 301 : 302, headers: { location: `http://user:pw@127.0.0.1:${other.address().port}/moved` } }
-      : undefined),
+    respond: (kind) =>
+      redirecting
+        ? {
+            status: kind === 'sentry' ? 301 : 302,
+            headers: { location: `http://user:pw@127.0.0.1:${other.address().port}/moved` },
+          }
+        : undefined,
   });
   try {
-    tracker.init({ dsn: r.dsn, legacyEndpoint: r.legacyUrl, legacyToken: 'tok', legacyMaxRequestsPerMinute: 600, dataDir: tempDir() });
+    tracker.init({
+      dsn: r.dsn,
+      legacyEndpoint: r.legacyUrl,
+      legacyToken: 'tok',
+      legacyMaxRequestsPerMinute: 600,
+      dataDir: tempDir(),
+    });
     const ids = [1, 2, 3].map((i) => tracker.trackError(new Error(`behind a redirect ${i}`)));
     await r.waitFor(() => r.envelopes.length >= 3 && r.legacyRequests.length >= 1);
     // Both sinks have read a redirect once they retry, which lasts while the ingest redirects;
     // following one or calling it delivery shows at once. (The deadline only ends a hang.)
-    const settled = (x) => (x.sinks.sentry.retrying > 0 && x.sinks.legacy.retrying > 0)
-      || elsewhere.length > 0 || x.delivered.sentry + x.delivered.legacy > 0;
+    const settled = (x) =>
+      (x.sinks.sentry.retrying > 0 && x.sinks.legacy.retrying > 0) ||
+      elsewhere.length > 0 ||
+      x.delivered.sentry + x.delivered.legacy > 0;
     let during = tracker.stats();
     for (const deadline = Date.now() + 20000; !settled(during); during = tracker.stats()) {
       assert.ok(Date.now() < deadline, `no sink retries after a redirect: ${J(during.sinks)}`);
@@ -167,14 +197,21 @@ test('4. an unusable dataDir is loud: a TypeError naming it as an option, a warn
   const file = join(tempDir(), 'not-a-folder');
   writeFileSync(file, 'x');
   for (const dataDir of [file, join(file, 'below'), '/proc/error-tracker-test']) {
-    assert.throws(() => tracker.init({ dataDir }), (e) => e instanceof TypeError && /dataDir/.test(e.message), dataDir);
+    assert.throws(
+      () => tracker.init({ dataDir }),
+      (e) => e instanceof TypeError && /dataDir/.test(e.message),
+      dataDir,
+    );
   }
-  const res = await child(`
+  const res = await child(
+    `
     tracker.init();
     for (let i = 0; i < 200; i++) tracker.trackError(new Error('nowhere to go ' + i));
     await tracker.flush(5000);
     console.log(JSON.stringify(tracker.stats()));
-  `, { env: { ERROR_TRACKER_DIR: file } });
+  `,
+    { env: { ERROR_TRACKER_DIR: file } },
+  );
   assert.match(res.out.storageError ?? '', /not-a-folder/, 'stats() says events are not being kept');
   const warnings = res.stderr.split('\n').filter((l) => /warning/.test(l));
   assert.ok(warnings.length >= 1 && warnings.length <= 3, `warned once, not per error:\n${warnings.join('\n')}`);
@@ -191,7 +228,8 @@ test('5. hostile files in a dead spool (a FIFO, a link to /dev/zero, a 1 GiB seg
   writeFileSync(join(deadDir, '00000092.seg'), '');
   truncateSync(join(deadDir, '00000092.seg'), 1024 ** 3); // sparse: a GiB of zeros, one line
   const r = await receiver();
-  const second = await child(`
+  const second = await child(
+    `
     import { readFileSync } from 'node:fs';
     tracker.init(${J({ dsn: r.dsn, dataDir })});
     console.log('init returned');
@@ -199,7 +237,9 @@ test('5. hostile files in a dead spool (a FIFO, a link to /dev/zero, a 1 GiB seg
     // VmHWM, this process's own peak: getrusage's maxRSS carries over the parent's from fork.
     const hwm = Number(/VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
     console.log(JSON.stringify({ ok, maxRss: hwm }));
-  `, { timeoutMs: 90000 });
+  `,
+    { timeoutMs: 90000 },
+  );
   assert.equal(second.out.ok, true, second.stderr);
   assert.deepEqual(sorted(acceptedIds(r)), sorted(first.out));
   // maxRSS is in KiB: reading a GiB-long line whole, or /dev/zero, took over a GB.
@@ -244,7 +284,7 @@ test('a 429 holds events back even when its rate-limit header names other catego
   }
 });
 
-test('8. the spool, outbox and audit trail are the owner\'s alone whatever the umask', async () => {
+test("8. the spool, outbox and audit trail are the owner's alone whatever the umask", async () => {
   const dataDir = tempDir();
   const outboxDir = tempDir();
   await child(`
@@ -268,10 +308,17 @@ test('8. the spool, outbox and audit trail are the owner\'s alone whatever the u
     if (s.isDirectory()) for (const f of readdirSync(path)) walk(join(path, f));
   };
   for (const root of [dataDir, outboxDir]) for (const f of readdirSync(root)) walk(join(root, f));
-  assert.ok(modes.some(([p]) => p.endsWith('.seg')) && modes.some(([p]) => p.endsWith('outbox.ndjson'))
-    && modes.some(([p]) => /audit-.*\.ndjson$/.test(p)), J(modes));
+  assert.ok(
+    modes.some(([p]) => p.endsWith('.seg')) &&
+      modes.some(([p]) => p.endsWith('outbox.ndjson')) &&
+      modes.some(([p]) => /audit-.*\.ndjson$/.test(p)),
+    J(modes),
+  );
   const open = modes.filter(([, mode, dir]) => mode !== (dir ? 0o700 : 0o600));
-  assert.deepEqual(open.map(([p, m]) => `${p} ${m.toString(8)}`), []);
+  assert.deepEqual(
+    open.map(([p, m]) => `${p} ${m.toString(8)}`),
+    [],
+  );
 });
 
 test('9. configuration() and debug logs never show a password in a URL', async () => {

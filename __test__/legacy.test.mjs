@@ -19,7 +19,10 @@ test('bursts are batched and the request budget holds', async () => {
   const second = burst(40, 'second');
   assert.equal(await tracker.flush(10000), true);
   assert.equal(r.legacyRequests.length, 2, 'one request per burst');
-  assert.deepEqual(r.legacyErrors.map((e) => e.eventId), [...first, ...second]);
+  assert.deepEqual(
+    r.legacyErrors.map((e) => e.eventId),
+    [...first, ...second],
+  );
 
   // The budget of 2 a minute is spent: a third burst must wait, not be sent, not be dropped.
   const third = burst(10, 'third');

@@ -16,7 +16,9 @@ const CAP = 32 * 1024 * 1024;
 const PLANTED = 'Oleksandra Plantedname-Kovalenko';
 
 const open = [];
-after(async () => { for (const r of open) await r.close(); });
+after(async () => {
+  for (const r of open) await r.close();
+});
 
 async function closedPort() {
   const r = await startReceiver();
@@ -41,7 +43,8 @@ function files(dir) {
  */
 async function storm(count, dataDir, port, deliver) {
   const gate = join(tempDir(), 'gate');
-  const running = runNode(`
+  const running = runNode(
+    `
     import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
     tracker.init(${J({ dsn: `http://testpublickey@127.0.0.1:${port}/42`, dataDir, maxQueueMemoryBytes: CAP })});
     const padding = 'p'.repeat(4000);
@@ -77,11 +80,17 @@ async function storm(count, dataDir, port, deliver) {
     // A file, not stdout: process.exit does not wait for a pipe to drain.
     writeFileSync(${J(gate)} + '.out', JSON.stringify({ maxRss, waiting, ok, stats: tracker.stats(), trail }));
     process.exit(0);
-  `, { env: { NODE_OPTIONS: '--expose-gc' }, timeoutMs: 600000 });
+  `,
+    { env: { NODE_OPTIONS: '--expose-gc' }, timeoutMs: 600000 },
+  );
   // While the child waits: nothing under dataDir may hold the planted name in plaintext.
   const deadline = Date.now() + 300000;
   for (;;) {
-    try { if (readFileSync(gate, 'utf8') === 'look') break; } catch { /* not yet */ }
+    try {
+      if (readFileSync(gate, 'utf8') === 'look') break;
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > deadline) throw new Error('the child never reached the end of its storm');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -110,7 +119,9 @@ test('peak RSS does not grow with the storm; spilled captures are sealed; every 
     const run = await storm(count, tempDir(), port, count === 20000);
     runs.push(run);
     const mb = (b) => (b / 1048576).toFixed(0);
-    console.log(`# ${count} errors: peak RSS ${mb(run.maxRss)} MB, ${mb(run.spillBytes)} MB spilled, ${run.waiting} finished events waiting at the end of the storm`);
+    console.log(
+      `# ${count} errors: peak RSS ${mb(run.maxRss)} MB, ${mb(run.spillBytes)} MB spilled, ${run.waiting} finished events waiting at the end of the storm`,
+    );
     assert.equal(run.ids.length, count);
     assert.ok(run.spill.length === 1 && run.spillBytes > 0, `captures past the cap were spilled: ${J(run.spill)}`);
     assert.deepEqual(run.leaks, [], 'no file under dataDir holds the planted name in plaintext');
@@ -125,10 +136,12 @@ test('peak RSS does not grow with the storm; spilled captures are sealed; every 
   // where 120,000 do: `node --expose-gc` on this test's child gave 141 and 142 MB.)
   const [small, , large] = runs;
   const allowance = 48 * 1048576 + 600 * Math.max(0, large.waiting - small.waiting);
-  assert.ok(large.maxRss - small.maxRss < allowance,
+  assert.ok(
+    large.maxRss - small.maxRss < allowance,
     `peak RSS grew from ${small.maxRss} to ${large.maxRss} bytes between 20,000 and 120,000 errors ` +
-    `(${small.waiting} and ${large.waiting} finished events waiting; allowance ${allowance}); ` +
-    `RSS/V8 heap/external MB by step: ${large.trail.join(' ')}`);
+      `(${small.waiting} and ${large.waiting} finished events waiting; allowance ${allowance}); ` +
+      `RSS/V8 heap/external MB by step: ${large.trail.join(' ')}`,
+  );
   assert.ok(large.maxRss < 256 * 1048576, `peak RSS ${large.maxRss} for 120,000 errors`);
 
   // The 20,000 run brought its ingest back and flushed: every error arrived, scrubbed.
@@ -138,5 +151,11 @@ test('peak RSS does not grow with the storm; spilled captures are sealed; every 
   const missing = small.ids.filter((id) => !got.has(id));
   assert.equal(missing.length, 0, `${missing.length} of ${small.ids.length} not delivered`);
   assert.deepEqual(r.problems, []);
-  assert.doesNotMatch(r.envelopes.slice(0, 50).map((e) => e.raw).join(''), /Plantedname/);
+  assert.doesNotMatch(
+    r.envelopes
+      .slice(0, 50)
+      .map((e) => e.raw)
+      .join(''),
+    /Plantedname/,
+  );
 });

@@ -26,38 +26,45 @@ let server;
 let base;
 let serverLog = '';
 
-before(async () => {
-  const pack = tempDir('et-next-pack-');
-  execFileSync(npm, ['run', 'pack:local', '--', '--out', pack], { cwd: root, stdio: 'pipe' });
-  app = tempDir('et-next-app-');
-  cpSync(join(root, 'examples', 'nextjs'), app, {
-    recursive: true,
-    filter: (src) => !/[\\/](node_modules|\.next)$/.test(src),
-  });
-  const tarballs = readdirSync(pack).map((t) => join(pack, t));
-  assert.equal(tarballs.length, 2, tarballs.join(', '));
-  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', ...tarballs], { cwd: app, stdio: 'pipe', env });
-  execFileSync(npm, ['run', 'build'], { cwd: app, stdio: 'pipe', env });
+before(
+  async () => {
+    const pack = tempDir('et-next-pack-');
+    execFileSync(npm, ['run', 'pack:local', '--', '--out', pack], { cwd: root, stdio: 'pipe' });
+    app = tempDir('et-next-app-');
+    cpSync(join(root, 'examples', 'nextjs'), app, {
+      recursive: true,
+      filter: (src) => !/[\\/](node_modules|\.next)$/.test(src),
+    });
+    const tarballs = readdirSync(pack).map((t) => join(pack, t));
+    assert.equal(tarballs.length, 2, tarballs.join(', '));
+    const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
+    execFileSync(npm, ['install', '--no-audit', '--no-fund', ...tarballs], { cwd: app, stdio: 'pipe', env });
+    execFileSync(npm, ['run', 'build'], { cwd: app, stdio: 'pipe', env });
 
-  rx = await startReceiver();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(join(app, 'node_modules', '.bin', 'next'), ['start', '-H', '127.0.0.1', '-p', String(port)], {
-    cwd: app,
-    env: {
-      ...env,
-      SENTRY_DSN: rx.dsn,
-      CAPTURE_ERROR_URL: rx.legacyUrl,
-      ERROR_TRACKER_DIR: join(app, 'error-tracker-data'),
-      SENTRY_RELEASE: 'screening-example@1.0.0',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.on('data', (d) => { serverLog += d; });
-  server.stderr.on('data', (d) => { serverLog += d; });
-  await waitUntilServing();
-}, { timeout: 600_000 });
+    rx = await startReceiver();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    server = spawn(join(app, 'node_modules', '.bin', 'next'), ['start', '-H', '127.0.0.1', '-p', String(port)], {
+      cwd: app,
+      env: {
+        ...env,
+        SENTRY_DSN: rx.dsn,
+        CAPTURE_ERROR_URL: rx.legacyUrl,
+        ERROR_TRACKER_DIR: join(app, 'error-tracker-data'),
+        SENTRY_RELEASE: 'screening-example@1.0.0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.stdout.on('data', (d) => {
+      serverLog += d;
+    });
+    server.stderr.on('data', (d) => {
+      serverLog += d;
+    });
+    await waitUntilServing();
+  },
+  { timeout: 600_000 },
+);
 
 after(async () => {
   server?.kill('SIGTERM');
@@ -155,20 +162,32 @@ test('every event is valid for Relay, both sinks got them, and no personal data 
   const raw = [...rx.envelopes, ...rx.legacyRequests].map((r) => r.raw).join('\n');
   for (const value of PERSONAL) {
     assert.ok(!raw.includes(value), `${value} reached a sink`);
-    assert.ok(!raw.toLowerCase().includes(encodeURIComponent(value).toLowerCase()), `${value} reached a sink URL-encoded`);
+    assert.ok(
+      !raw.toLowerCase().includes(encodeURIComponent(value).toLowerCase()),
+      `${value} reached a sink URL-encoded`,
+    );
   }
   // The harmless part of each message survives the scrubbing.
-  assert.ok(rx.events.some((e) => /OFSI list unavailable while screening \[Filtered\]/.test(e.exception.values.at(-1).value)));
+  assert.ok(
+    rx.events.some((e) => /OFSI list unavailable while screening \[Filtered\]/.test(e.exception.values.at(-1).value)),
+  );
 });
 
 /** Asserts the innermost frames, in order, are in these app files and functions, with context. */
 function assertFrames(exception, expected) {
   const inApp = exception.stacktrace.frames.filter((f) => f.in_app).reverse(); // innermost first
-  const shown = JSON.stringify(inApp.map((f) => [f.filename, f.function, f.lineno, f.context_line]), null, 1);
+  const shown = JSON.stringify(
+    inApp.map((f) => [f.filename, f.function, f.lineno, f.context_line]),
+    null,
+    1,
+  );
   assert.ok(inApp.length >= expected.length, `in-app frames: ${shown}`);
   expected.forEach(([file, fn, line], i) => {
     const frame = inApp[i];
-    assert.ok(frame.filename.endsWith(file) && !frame.filename.includes('.next'), `frame ${i}: want ${file}, frames: ${shown}`);
+    assert.ok(
+      frame.filename.endsWith(file) && !frame.filename.includes('.next'),
+      `frame ${i}: want ${file}, frames: ${shown}`,
+    );
     assert.equal(frame.function, fn, `frame ${i}: frames: ${shown}`);
     assert.match(frame.context_line ?? '', line, `frame ${i}: frames: ${shown}`);
   });

@@ -30,7 +30,12 @@ test('onRequestError: request, route tags and transaction; credentials filtered'
     {
       path: '/api/screen?list=OFSI',
       method: 'POST',
-      headers: { host: 'app.example', cookie: 'sid=abc123', authorization: 'Bearer tok_abc123xyz', 'user-agent': 'test-agent' },
+      headers: {
+        host: 'app.example',
+        cookie: 'sid=abc123',
+        authorization: 'Bearer tok_abc123xyz',
+        'user-agent': 'test-agent',
+      },
     },
     { routerKind: 'App Router', routePath: '/api/screen', routeType: 'route', renderSource: undefined },
   );
@@ -46,15 +51,25 @@ test('onRequestError: request, route tags and transaction; credentials filtered'
   assert.equal(event.request.headers.authorization, '[Filtered]');
   assert.equal(event.request.headers.cookie, 'sid=[Filtered]');
   assert.equal(event.exception.values.at(-1).value, 'screening backend unavailable');
-  assert.ok(rx.legacyErrors.some((e) => e.eventId === id), 'the legacy sink got it too');
+  assert.ok(
+    rx.legacyErrors.some((e) => e.eventId === id),
+    'the legacy sink got it too',
+  );
   assert.deepEqual(rx.problems, []);
   await assertNormalized([event]);
 });
 
 test('onRequestError never throws, whatever Next hands it', async () => {
-  for (const args of [[], [null, null, null], ['a string', 42, 'x'], [new Error('x'), { headers: 7 }, { routePath: 9 }]]) {
+  for (const args of [
+    [],
+    [null, null, null],
+    ['a string', 42, 'x'],
+    [new Error('x'), { headers: 7 }, { routePath: 9 }],
+  ]) {
     let id;
-    assert.doesNotThrow(() => { id = tracker.onRequestError(...args); });
+    assert.doesNotThrow(() => {
+      id = tracker.onRequestError(...args);
+    });
     assert.match(id, /^[0-9a-f]{32}$/);
   }
   assert.equal(await tracker.flush(10_000), true);
@@ -85,5 +100,8 @@ test('internalServerError: a ready 500 Response that leaks no stack', async () =
   const { error, requestId } = JSON.parse(text);
   assert.equal(error, 'Internal server error');
   assert.equal(await tracker.flush(10_000), true);
-  assert.ok(rx.events.some((e) => e.event_id === requestId), 'the requestId names the captured event');
+  assert.ok(
+    rx.events.some((e) => e.event_id === requestId),
+    'the requestId names the captured event',
+  );
 });

@@ -14,48 +14,106 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 test('pack:local tarballs install into a fresh project and work', { timeout: 300_000 }, () => {
   execFileSync(npm, ['run', 'pack:local'], { cwd: root, stdio: 'pipe' });
-  const tarballs = readdirSync(join(root, 'pack')).filter((f) => f.endsWith('.tgz')).sort();
+  const tarballs = readdirSync(join(root, 'pack'))
+    .filter((f) => f.endsWith('.tgz'))
+    .sort();
   assert.equal(tarballs.length, 2, tarballs.join(', '));
   const [main, binary] = tarballs; // calmony-error-tracker-0.1.0.tgz sorts first
-  const list = (t) => execFileSync('tar', ['tzf', join(root, 'pack', t)], { encoding: 'utf8' }).trim().split('\n').sort();
-  assert.deepEqual(list(main), ['package/README.md', 'package/bin/error-tracker.mjs', 'package/binding.js', 'package/index.d.ts', 'package/index.js', 'package/package.json', 'package/src/capture/fast.js']);
-  assert.ok(list(binary).some((f) => /^package\/error-tracker\.[\w-]+\.node$/.test(f)), list(binary).join(', '));
+  const list = (t) =>
+    execFileSync('tar', ['tzf', join(root, 'pack', t)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .sort();
+  assert.deepEqual(list(main), [
+    'package/README.md',
+    'package/bin/error-tracker.mjs',
+    'package/binding.js',
+    'package/index.d.ts',
+    'package/index.js',
+    'package/package.json',
+    'package/src/capture/fast.js',
+  ]);
+  assert.ok(
+    list(binary).some((f) => /^package\/error-tracker\.[\w-]+\.node$/.test(f)),
+    list(binary).join(', '),
+  );
   assert.ok(list(binary).every((f) => !/\.(rs|mjs|ts)$/.test(f)));
 
   const app = tempDir('et-app-');
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', version: '1.0.0', private: true }));
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', ...tarballs.map((t) => join(root, 'pack', t))], { cwd: app, stdio: 'pipe' });
-  const run = spawnSync(process.execPath, ['-e', `
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', ...tarballs.map((t) => join(root, 'pack', t))], {
+    cwd: app,
+    stdio: 'pipe',
+  });
+  const run = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `
     const t = require('@calmony/error-tracker');
     t.init({ dataDir: ${JSON.stringify(join(app, 'data'))} });
     const id = t.trackError(new Error('from the packed addon'));
     t.flush(5000).then((ok) => { console.log(JSON.stringify({ id, ok, outbox: t.stats().delivered.outbox })); });
-  `], { cwd: app, encoding: 'utf8' });
+  `,
+    ],
+    { cwd: app, encoding: 'utf8' },
+  );
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout.trim());
   assert.match(out.id, /^[0-9a-f]{32}$/);
   assert.deepEqual([out.ok, out.outbox], [true, 1]);
   // Node's ESM loader finds every export by name (index.js assigns them one by one), and the
   // fast path's native half is not among them.
-  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', `
+  const esm = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     import * as t from '@calmony/error-tracker';
     import { trackError } from '@calmony/error-tracker';
     console.log(JSON.stringify({ names: Object.keys(t).sort(), id: trackError(new Error('from ESM')) }));
-  `], { cwd: app, encoding: 'utf8', env: { ...process.env, ERROR_TRACKER_DIR: join(app, 'data-esm') } });
+  `,
+    ],
+    { cwd: app, encoding: 'utf8', env: { ...process.env, ERROR_TRACKER_DIR: join(app, 'data-esm') } },
+  );
   assert.equal(esm.status, 0, esm.stderr);
   const exported = JSON.parse(esm.stdout.trim());
-  assert.deepEqual(exported.names, ['close', 'configuration', 'default', 'errorResponse', 'flush', 'init', 'internalServerError', 'onRequestError', 'stats', 'trackError']);
+  assert.deepEqual(exported.names, [
+    'close',
+    'configuration',
+    'default',
+    'errorResponse',
+    'flush',
+    'init',
+    'internalServerError',
+    'onRequestError',
+    'stats',
+    'trackError',
+  ]);
   assert.match(exported.id, /^[0-9a-f]{32}$/);
-  const doctor = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['doctor'], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH, ERROR_TRACKER_DIR: join(app, 'data') } });
+  const doctor = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['doctor'], {
+    cwd: app,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, ERROR_TRACKER_DIR: join(app, 'data') },
+  });
   assert.match(doctor.stdout, /error-tracker doctor/);
   assert.match(doctor.stdout, /no sink configured/);
 
   // The binary package missing, as when npm skips an optional dependency: the error names it.
   const platform = binary.match(/-(\w+-\w+(?:-\w+)?)-\d/)[1]; // calmony-error-tracker-linux-x64-gnu-0.1.0.tgz
   rmSync(join(app, 'node_modules', '@calmony', `error-tracker-${platform}`), { recursive: true });
-  const load = (preload = '') => spawnSync(process.execPath, ['-e', `${preload}
+  const load = (preload = '') =>
+    spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `${preload}
     try { require('@calmony/error-tracker'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: Boolean(e.cause) })); }
-  `], { cwd: app, encoding: 'utf8' });
+  `,
+      ],
+      { cwd: app, encoding: 'utf8' },
+    );
   const missing = JSON.parse(load().stdout);
   assert.equal(missing.code, 'ERR_ERROR_TRACKER_BINARY');
   assert.ok(missing.cause);
@@ -65,7 +123,10 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   const odd = JSON.parse(load(`Object.defineProperty(process, 'arch', { value: 'riscv64' });`).stdout);
   assert.equal(odd.code, 'ERR_ERROR_TRACKER_BINARY');
   assert.match(odd.message, /no prebuilt binary for \w+-riscv64/);
-  assert.match(odd.message, /linux-x64-gnu, linux-x64-musl, linux-arm64-gnu, linux-arm64-musl, darwin-x64, darwin-arm64, win32-x64-msvc/);
+  assert.match(
+    odd.message,
+    /linux-x64-gnu, linux-x64-musl, linux-arm64-gnu, linux-arm64-musl, darwin-x64, darwin-arm64, win32-x64-msvc/,
+  );
 });
 
 // Installed from a checkout instead of from the pack:local tarballs: `npm pack` of the checkout
@@ -76,9 +137,16 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
 test('installed from a checkout without a binary, the loader says to build it', { timeout: 120_000 }, () => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const load = (app) => {
-    const r = spawnSync(process.execPath, ['-e', `
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       try { require('@calmony/error-tracker'); console.log('{}'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: Boolean(e.cause) })); }
-    `], { cwd: app, encoding: 'utf8' });
+    `,
+      ],
+      { cwd: app, encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout);
   };
@@ -108,7 +176,10 @@ test('installed from a checkout without a binary, the loader says to build it', 
     copyFileSync(join(root, file), join(checkout, file));
   }
   const linked = freshApp();
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--install-links=false', checkout], { cwd: linked, stdio: 'pipe' });
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--install-links=false', checkout], {
+    cwd: linked,
+    stdio: 'pipe',
+  });
   const fromCheckout = load(linked);
   assert.equal(fromCheckout.code, 'ERR_ERROR_TRACKER_BINARY');
   assert.ok(fromCheckout.cause);

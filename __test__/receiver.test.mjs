@@ -20,7 +20,10 @@ const nodeEvent = (over = {}) => ({
 });
 
 /** Builds an envelope by hand; `length` picks how the event item's length is declared. */
-function envelope(event, { headers = { event_id: event.event_id, sent_at: new Date().toISOString() }, length = 'bytes' } = {}) {
+function envelope(
+  event,
+  { headers = { event_id: event.event_id, sent_at: new Date().toISOString() }, length = 'bytes' } = {},
+) {
   const payload = JSON.stringify(event);
   const itemHeader = { type: 'event' };
   if (length === 'bytes') itemHeader.length = Buffer.byteLength(payload);
@@ -34,8 +37,11 @@ const post = (body, { headers = {}, path = '/api/42/envelope/' } = {}) =>
   fetch(`http://127.0.0.1:${rx.port}${path}`, {
     method: 'POST',
     // undefined drops a default header (fetch would send the string "undefined")
-    headers: Object.fromEntries(Object.entries({ 'content-type': 'application/x-sentry-envelope', 'x-sentry-auth': AUTH, ...headers })
-      .filter(([, v]) => v !== undefined)),
+    headers: Object.fromEntries(
+      Object.entries({ 'content-type': 'application/x-sentry-envelope', 'x-sentry-auth': AUTH, ...headers }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    ),
     body,
   });
 
@@ -44,12 +50,17 @@ async function expectProblem(responsePromise, re, status = 400) {
   const res = await responsePromise;
   await res.arrayBuffer();
   assert.equal(res.status, status, `status; problems: ${JSON.stringify(rx.problems)}`);
-  assert.ok(rx.problems.some((p) => re.test(p)), `expected a problem matching ${re}, got ${JSON.stringify(rx.problems)}`);
+  assert.ok(
+    rx.problems.some((p) => re.test(p)),
+    `expected a problem matching ${re}, got ${JSON.stringify(rx.problems)}`,
+  );
   assert.equal(rx.events.length, 0, 'a rejected envelope must not yield events');
 }
 
 describe('receiver: sentry envelopes', () => {
-  beforeEach(async () => { rx = await startReceiver(); });
+  beforeEach(async () => {
+    rx = await startReceiver();
+  });
   afterEach(() => rx.close());
 
   test('listens on loopback and builds a matching DSN', () => {
@@ -76,14 +87,18 @@ describe('receiver: sentry envelopes', () => {
     const bin = Buffer.from([0, 10, 255, 10]); // binary attachment containing \n bytes
     const body = Buffer.concat([
       Buffer.from(`{"event_id":"${ev.event_id}"}\n{"type":"event"}\n${JSON.stringify(ev)}\n`),
-      Buffer.from(`{"type":"attachment","length":${bin.length},"filename":"a.bin"}\n`), bin,
+      Buffer.from(`{"type":"attachment","length":${bin.length},"filename":"a.bin"}\n`),
+      bin,
       Buffer.from('\n{"type":"some_future_type"}\n{"any":"thing"}'),
     ]);
     const res = await post(body);
     assert.equal(res.status, 200, JSON.stringify(rx.problems));
     assert.deepEqual(rx.problems, []);
     const items = rx.envelopes[0].items;
-    assert.deepEqual(items.map((i) => i.header.type), ['event', 'attachment', 'some_future_type']);
+    assert.deepEqual(
+      items.map((i) => i.header.type),
+      ['event', 'attachment', 'some_future_type'],
+    );
     assert.deepEqual(items[1].payload, bin);
     assert.deepEqual(items[2].json, { any: 'thing' });
   });
@@ -108,23 +123,34 @@ describe('receiver: sentry envelopes', () => {
   });
 
   test('rejects a wrong sentry_key', () =>
-    expectProblem(post(envelope(nodeEvent()), { headers: { 'x-sentry-auth': AUTH.replace('testpublickey', 'nope') } }), /sentry_key/));
+    expectProblem(
+      post(envelope(nodeEvent()), { headers: { 'x-sentry-auth': AUTH.replace('testpublickey', 'nope') } }),
+      /sentry_key/,
+    ));
 
   test('rejects a missing X-Sentry-Auth', () =>
     expectProblem(post(envelope(nodeEvent()), { headers: { 'x-sentry-auth': undefined } }), /missing X-Sentry-Auth/));
 
   test('rejects a wrong sentry_version and a sentry_client without version', () =>
-    expectProblem(post(envelope(nodeEvent()), {
-      headers: { 'x-sentry-auth': 'Sentry sentry_version=6, sentry_key=testpublickey, sentry_client=nameonly' },
-    }), /sentry_version must be 7/).then(() => assert.ok(rx.problems.some((p) => /sentry_client must be name\/version/.test(p)))));
+    expectProblem(
+      post(envelope(nodeEvent()), {
+        headers: { 'x-sentry-auth': 'Sentry sentry_version=6, sentry_key=testpublickey, sentry_client=nameonly' },
+      }),
+      /sentry_version must be 7/,
+    ).then(() => assert.ok(rx.problems.some((p) => /sentry_client must be name\/version/.test(p)))));
 
-  test('rejects a length one byte too long', () => expectProblem(post(envelope(nodeEvent(), { length: +1 })), /length/));
-  test('rejects a length one byte too short', () => expectProblem(post(envelope(nodeEvent(), { length: -1 })), /not followed by \\n/));
+  test('rejects a length one byte too long', () =>
+    expectProblem(post(envelope(nodeEvent(), { length: +1 })), /length/));
+  test('rejects a length one byte too short', () =>
+    expectProblem(post(envelope(nodeEvent(), { length: -1 })), /not followed by \\n/));
 
   test('rejects an event without event_id', () => {
     const ev = nodeEvent();
     delete ev.event_id;
-    return expectProblem(post(envelope(ev, { headers: { event_id: newId() } })), /event\.event_id must be 32 lowercase hex/);
+    return expectProblem(
+      post(envelope(ev, { headers: { event_id: newId() } })),
+      /event\.event_id must be 32 lowercase hex/,
+    );
   });
 
   test('rejects an envelope header without event_id for an event', () =>
@@ -159,7 +185,12 @@ describe('receiver: sentry envelopes', () => {
 
   test('rejects a non-RFC 3339 sent_at and a foreign dsn', async () => {
     const ev = nodeEvent();
-    await expectProblem(post(envelope(ev, { headers: { event_id: ev.event_id, sent_at: 'yesterday', dsn: 'http://k@example.invalid/1' } })), /sent_at/);
+    await expectProblem(
+      post(
+        envelope(ev, { headers: { event_id: ev.event_id, sent_at: 'yesterday', dsn: 'http://k@example.invalid/1' } }),
+      ),
+      /sent_at/,
+    );
     assert.ok(rx.problems.some((p) => /dsn/.test(p)));
   });
 
@@ -182,7 +213,10 @@ describe('receiver: sentry envelopes', () => {
     const pending = rx.waitFor((r) => r.events.length === 1);
     await post(envelope(nodeEvent()));
     assert.equal(await pending, rx);
-    await assert.rejects(rx.waitFor((r) => r.events.length === 5, 50), /waitFor timed out after 50 ms[\s\S]*events=1/);
+    await assert.rejects(
+      rx.waitFor((r) => r.events.length === 5, 50),
+      /waitFor timed out after 50 ms[\s\S]*events=1/,
+    );
   });
 });
 
@@ -192,7 +226,8 @@ describe('receiver: respond hook', () => {
   test('injects statuses, headers and delays', async () => {
     let calls = 0;
     rx = await startReceiver({
-      respond: (kind) => (++calls === 1 ? { status: 429, headers: { 'retry-after': '7' }, body: '' } : { delayMs: 100 }),
+      respond: (kind) =>
+        ++calls === 1 ? { status: 429, headers: { 'retry-after': '7' }, body: '' } : { delayMs: 100 },
     });
     const first = await post(envelope(nodeEvent()));
     assert.equal(first.status, 429);
@@ -201,7 +236,10 @@ describe('receiver: respond hook', () => {
     const second = await post(envelope(nodeEvent()));
     assert.equal(second.status, 200);
     assert.ok(Date.now() - t0 >= 90, 'delayMs honoured');
-    assert.deepEqual(rx.envelopes.map((e) => e.status), [429, 200]);
+    assert.deepEqual(
+      rx.envelopes.map((e) => e.status),
+      [429, 200],
+    );
     assert.deepEqual(rx.problems, []);
   });
 });
@@ -209,7 +247,11 @@ describe('receiver: respond hook', () => {
 describe('receiver: legacy endpoint', () => {
   afterEach(() => rx.close());
   const postLegacy = (body, headers = {}) =>
-    fetch(rx.legacyUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    fetch(rx.legacyUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
 
   test('accepts a batch without a token when none is required', async () => {
     rx = await startReceiver();
@@ -243,7 +285,12 @@ describe('receiver: legacy endpoint', () => {
 });
 
 describe('normaliser (sentry-relay StoreNormalizer)', () => {
-  before(async () => { await ensureRelay(); }, { timeout: 300_000 });
+  before(
+    async () => {
+      await ensureRelay();
+    },
+    { timeout: 300_000 },
+  );
   after(() => closeNormalizer());
 
   test('passes a minimal valid node event', async () => {
@@ -263,7 +310,10 @@ describe('normaliser (sentry-relay StoreNormalizer)', () => {
   test('reports invalid timestamps and non-object events', async () => {
     const [ts, str] = await normalize([nodeEvent({ timestamp: 'not a time' }), 'just a string']);
     assert.equal(ts.ok, true);
-    assert.ok(ts.errors.some((e) => e.name === 'timestamp'), JSON.stringify(ts.errors));
+    assert.ok(
+      ts.errors.some((e) => e.name === 'timestamp'),
+      JSON.stringify(ts.errors),
+    );
     assert.equal(str.ok, false);
     assert.match(str.exception, /JSON object/);
   });

@@ -20,14 +20,19 @@ const tracker = createRequire(import.meta.url)('../index.js');
 
 const DESTROYED = 599; // record.status of a request whose socket the receiver destroyed
 /** The thrown error's message in a Sentry envelope record. */
-const mainValue = (rec) => rec.items.find((i) => i.header.type === 'event')?.json?.exception?.values?.at(-1)?.value ?? '';
+const mainValue = (rec) =>
+  rec.items.find((i) => i.header.type === 'event')?.json?.exception?.values?.at(-1)?.value ?? '';
 const idOf = (envelope) => envelope.headers.event_id.replaceAll('-', '');
 const accepted = (r) => r.envelopes.filter((e) => e.status === 200);
 const acceptedIds = (r) => accepted(r).map(idOf).sort();
-const acceptedLegacyIds = (r) => r.legacyRequests.filter((q) => q.status === 200)
-  .flatMap((q) => q.body.errors.map((e) => e.eventId)).sort();
+const acceptedLegacyIds = (r) =>
+  r.legacyRequests
+    .filter((q) => q.status === 200)
+    .flatMap((q) => q.body.errors.map((e) => e.eventId))
+    .sort();
 const sorted = (ids) => [...ids].sort();
-const track = (n, tag) => Array.from({ length: n }, (_, i) => tracker.trackError(new Error(`${tag} ${i} failed`), { i }));
+const track = (n, tag) =>
+  Array.from({ length: n }, (_, i) => tracker.trackError(new Error(`${tag} ${i} failed`), { i }));
 
 const open = [];
 after(async () => {
@@ -57,7 +62,11 @@ async function finish(r) {
 async function eventually(fn, ms = 20000) {
   const deadline = Date.now() + ms;
   for (;;) {
-    try { return await fn(); } catch (e) { if (Date.now() >= deadline) throw e; }
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+    }
     await sleep(20);
   }
 }
@@ -65,8 +74,15 @@ async function eventually(fn, ms = 20000) {
 function readAudit(dataDir) {
   const dir = join(dataDir, 'audit');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.ndjson$/.test(f)).sort()
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  return readdirSync(dir)
+    .filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.ndjson$/.test(f))
+    .sort()
+    .flatMap((f) =>
+      readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    );
 }
 
 /** The actions audited for `id` at `sink` (null: the capture), in file order. */
@@ -104,15 +120,19 @@ test('429 with Retry-After: 1 pauses Sentry for a second, then everything is del
   });
   // A second from when the tracker read a 429: after the first one came back, and no later
   // than a second after this read. A slow machine moves neither bound.
-  assert.ok(until >= limitedAt + 800 && until <= readAt + 1000 + 50,
-    `rateLimitedUntil ${until - limitedAt} ms after the first 429, read ${readAt - limitedAt} ms after it`);
+  assert.ok(
+    until >= limitedAt + 800 && until <= readAt + 1000 + 50,
+    `rateLimitedUntil ${until - limitedAt} ms after the first 429, read ${readAt - limitedAt} ms after it`,
+  );
   const rest = track(5, 'during the pause');
   limiting = false;
   assert.equal(await tracker.flush(15000), true);
 
   // Every 429 starts a second of its own with nothing sent (only one request is ever in
   // flight while limited: the probe).
-  const early = arrivals.filter((a, i) => arrivals.slice(0, i).some((b) => b.status === 429 && a.at < b.at + 1000 - 100));
+  const early = arrivals.filter((a, i) =>
+    arrivals.slice(0, i).some((b) => b.status === 429 && a.at < b.at + 1000 - 100),
+  );
   assert.deepEqual(early, [], `requests within a Retry-After second: ${JSON.stringify(arrivals)}`);
   assert.deepEqual(acceptedIds(r), sorted([first, ...rest]));
   const limited = r.envelopes.filter((e) => e.status === 429).map(idOf);
@@ -163,7 +183,11 @@ test('X-Sentry-Rate-Limits 2:error:project on a 200 pauses errors for two second
       arrivals.push({ at, id: idOf(rec) });
       if (limitedAt === null) {
         limitedAt = at;
-        return { status: 200, headers: { 'x-sentry-rate-limits': '2:error:project' }, body: { id: rec.headers.event_id } };
+        return {
+          status: 200,
+          headers: { 'x-sentry-rate-limits': '2:error:project' },
+          body: { id: rec.headers.event_id },
+        };
       }
       return undefined;
     },
@@ -178,8 +202,10 @@ test('X-Sentry-Rate-Limits 2:error:project on a 200 pauses errors for two second
     assert.ok(u != null, 'rateLimitedUntil is set after X-Sentry-Rate-Limits for errors');
     return { until: u, readAt: Date.now() };
   });
-  assert.ok(until >= limitedAt + 1500 && until <= readAt + 2000 + 50,
-    `rateLimitedUntil ${until - limitedAt} ms after the header, read ${readAt - limitedAt} ms after it`);
+  assert.ok(
+    until >= limitedAt + 1500 && until <= readAt + 2000 + 50,
+    `rateLimitedUntil ${until - limitedAt} ms after the header, read ${readAt - limitedAt} ms after it`,
+  );
   const rest = track(5, 'under the category limit');
   assert.equal(await tracker.flush(15000), true);
   const early = arrivals.slice(1).filter((a) => a.at < limitedAt + 2000 - 100);
@@ -191,9 +217,10 @@ test('X-Sentry-Rate-Limits 2:error:project on a 200 pauses errors for two second
 
 test('X-Sentry-Rate-Limits 60:transaction:key does not pause errors', async () => {
   const r = await receiver({
-    respond: (kind, req, rec) => kind === 'sentry'
-      ? { status: 200, headers: { 'x-sentry-rate-limits': '60:transaction:key' }, body: { id: rec.headers.event_id } }
-      : undefined,
+    respond: (kind, req, rec) =>
+      kind === 'sentry'
+        ? { status: 200, headers: { 'x-sentry-rate-limits': '60:transaction:key' }, body: { id: rec.headers.event_id } }
+        : undefined,
   });
   tracker.init({ dsn: r.dsn, dataDir: tempDir() });
   const first = tracker.trackError(new Error('transactions limited, not errors'));
@@ -211,7 +238,9 @@ test('X-Sentry-Rate-Limits 60:transaction:key does not pause errors', async () =
 test('500 then 503 then OK: retried on the backoff schedule, delivered, audited retry then delivered', async () => {
   const arrivals = []; // { at, id, status } for every Sentry request
   let seen;
-  const retryingSeen = new Promise((done) => { seen = done; });
+  const retryingSeen = new Promise((done) => {
+    seen = done;
+  });
   const r = await receiver({
     respond: async (kind, req, rec) => {
       if (kind !== 'sentry') return undefined;
@@ -247,7 +276,11 @@ test('500 then 503 then OK: retried on the backoff schedule, delivered, audited 
     const audit = readAudit(dataDir);
     for (const id of ids) {
       assert.deepEqual(actions(audit, id, null), ['captured'], `capture of ${id}`);
-      assert.deepEqual(actions(audit, id, 'sentry'), retried.has(id) ? ['retry', 'delivered'] : ['delivered'], `sentry trail of ${id}`);
+      assert.deepEqual(
+        actions(audit, id, 'sentry'),
+        retried.has(id) ? ['retry', 'delivered'] : ['delivered'],
+        `sentry trail of ${id}`,
+      );
       for (const a of audit.filter((x) => x.eventId === id)) {
         assert.equal(a.release, 'shop@1.0.0');
         assert.equal(a.environment, 'resilience');
@@ -274,8 +307,10 @@ test('an event that got a 500 waits out its backoff even while other requests su
   assert.deepEqual(acceptedIds(r), sorted(ids));
   const failedOnce = arrivals[0];
   const again = arrivals.slice(1).find((a) => a.id === failedOnce.id);
-  assert.ok(again.at - failedOnce.at >= 375 - 50,
-    `event ${failedOnce.id} was sent again ${again.at - failedOnce.at} ms after its 500 (backoff starts at 500 ms ±25%)`);
+  assert.ok(
+    again.at - failedOnce.at >= 375 - 50,
+    `event ${failedOnce.id} was sent again ${again.at - failedOnce.at} ms after its 500 (backoff starts at 500 ms ±25%)`,
+  );
   await finish(r);
 });
 
@@ -298,7 +333,10 @@ test('connection refused: events wait and are delivered once the ingest comes up
     for (const [i, t] of trails.entries()) {
       assert.ok(['delivered', 'retry,delivered'].includes(t.join()), `sentry trail of ${ids[i]}: ${t}`);
     }
-    assert.ok(trails.some((t) => t[0] === 'retry'), 'at least the first event was retried');
+    assert.ok(
+      trails.some((t) => t[0] === 'retry'),
+      'at least the first event was retried',
+    );
   });
   await finish(r);
 });
@@ -372,8 +410,10 @@ test('a failing ingest sees one probe at a time until a request gets through', a
 test('a 400 fails that event for good: counted, audited failed, never retried', async () => {
   const r = await receiver({
     // Matched on the message, not the raw body: context lines carry this test's source.
-    respond: (kind, req, rec) => (kind === 'sentry' && mainValue(rec).includes('poison-pill')
-      ? { status: 400, body: { detail: 'invalid event' } } : undefined),
+    respond: (kind, req, rec) =>
+      kind === 'sentry' && mainValue(rec).includes('poison-pill')
+        ? { status: 400, body: { detail: 'invalid event' } }
+        : undefined,
   });
   const dataDir = tempDir();
   tracker.init({ dsn: r.dsn, dataDir });
@@ -414,8 +454,10 @@ test('legacy sink under 503 (Retry-After: 1) then OK: every id delivered exactly
   await r.waitFor(() => legacyArrivals.length >= 1, 5000);
   const second = track(5, 'legacy while failing');
   assert.equal(await tracker.flush(20000), true);
-  assert.ok(legacyArrivals[1] >= legacyArrivals[0] + 900,
-    `second legacy request ${legacyArrivals[1] - legacyArrivals[0]} ms after a 503 with Retry-After: 1`);
+  assert.ok(
+    legacyArrivals[1] >= legacyArrivals[0] + 900,
+    `second legacy request ${legacyArrivals[1] - legacyArrivals[0]} ms after a 503 with Retry-After: 1`,
+  );
   assert.deepEqual(acceptedLegacyIds(r), sorted([...first, ...second]));
   assert.ok(r.legacyRequests.length <= 20, `${r.legacyRequests.length} legacy requests within a minute (budget 20)`);
   assert.equal(tracker.stats().sinks.legacy.retrying, 0);
@@ -450,9 +492,12 @@ test('a burst whose first requests all fail together is retried and delivered, e
   tracker.init({ dsn: r.dsn, dataDir: tempDir() });
   const ids = track(20, 'burst in outage');
   const delivered = await tracker.flush(60000);
-  assert.equal(delivered, true,
+  assert.equal(
+    delivered,
+    true,
     `not delivered after ${ROUND} requests failed together; answers so far: ${JSON.stringify(statuses)}; ` +
-    `stats ${JSON.stringify(tracker.stats())}`);
+      `stats ${JSON.stringify(tracker.stats())}`,
+  );
   assert.deepEqual(statuses.slice(0, ROUND), Array(ROUND).fill(503));
   assert.deepEqual(acceptedIds(r), sorted(ids));
   await finish(r);
@@ -476,8 +521,10 @@ test('429 without Retry-After limits Sentry for 60 s', async () => {
     assert.ok(u != null);
     return { until: u, readAt: Date.now() };
   });
-  assert.ok(until >= arrivals[0] + 55000 && until <= readAt + 60000 + 50,
-    `limited for ${until - arrivals[0]} ms after the 429, read ${readAt - arrivals[0]} ms after it`);
+  assert.ok(
+    until >= arrivals[0] + 55000 && until <= readAt + 60000 + 50,
+    `limited for ${until - arrivals[0]} ms after the 429, read ${readAt - arrivals[0]} ms after it`,
+  );
   track(2, 'under the default limit');
   await sleep(1500);
   assert.equal(arrivals.length, 1, 'nothing sent during the default 60 s limit');

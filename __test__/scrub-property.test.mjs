@@ -13,7 +13,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { describeLeaks, fileSources, filesUnder, findLeaks, missing, scrubOptions } from './fixtures/screening-corpus.mjs';
+import {
+  describeLeaks,
+  fileSources,
+  filesUnder,
+  findLeaks,
+  missing,
+  scrubOptions,
+} from './fixtures/screening-corpus.mjs';
 import { assertNormalized, closeNormalizer } from './support/normalize.mjs';
 import { startReceiver } from './support/receiver.mjs';
 
@@ -37,7 +44,22 @@ function mulberry32(seed) {
 }
 
 // Keys that no scrubbing rule should touch.
-const HARMLESS_KEYS = ['a', 'b', 'items', 'meta', 'payload', 'entries', 'result', 'detail', 'step', 'info', 'list', 'attrs', 'rows', 'data'];
+const HARMLESS_KEYS = [
+  'a',
+  'b',
+  'items',
+  'meta',
+  'payload',
+  'entries',
+  'result',
+  'detail',
+  'step',
+  'info',
+  'list',
+  'attrs',
+  'rows',
+  'data',
+];
 
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 
@@ -46,7 +68,10 @@ function luhnComplete(payload) {
   let double = true; // the digit left of the check digit is doubled
   for (let i = payload.length - 1; i >= 0; i -= 1) {
     let d = Number(payload[i]);
-    if (double) { d *= 2; if (d > 9) d -= 9; }
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
     sum += d;
     double = !double;
   }
@@ -64,16 +89,26 @@ const CATEGORIES = {
     make: (g) => {
       const given = `Plantgiven${g.seed}g${g.n()}`;
       const family = `Plantfamily${g.seed}f${g.n()}`;
-      return { value: `${given} ${family}`, planted: [given, family], echoes: [`${given} ${family}`, given, family.toUpperCase()] };
+      return {
+        value: `${given} ${family}`,
+        planted: [given, family],
+        echoes: [`${given} ${family}`, given, family.toUpperCase()],
+      };
     },
   },
   firstName: {
     keys: ['firstName', 'first_name', 'FIRST-NAME', 'forename'],
-    make: (g) => { const v = `Plantfirst${g.seed}a${g.n()}`; return { value: v, planted: [v], echoes: [v] }; },
+    make: (g) => {
+      const v = `Plantfirst${g.seed}a${g.n()}`;
+      return { value: v, planted: [v], echoes: [v] };
+    },
   },
   lastName: {
     keys: ['lastName', 'last_name', 'Surname', 'SURNAME'],
-    make: (g) => { const v = `Plantlast${g.seed}b${g.n()}`; return { value: v, planted: [v], echoes: [v, v.toLowerCase()] }; },
+    make: (g) => {
+      const v = `Plantlast${g.seed}b${g.n()}`;
+      return { value: v, planted: [v], echoes: [v, v.toLowerCase()] };
+    },
   },
   dob: {
     keys: ['dob', 'DOB', 'dateOfBirth', 'date_of_birth', 'Date-Of-Birth', 'birth-date', 'birthDate'],
@@ -84,7 +119,10 @@ const CATEGORIES = {
   },
   email: {
     keys: ['email', 'EMAIL', 'e-mail', 'Email'],
-    make: (g) => { const v = `plant.${g.seed}.${g.n()}@example.org`; return { value: v, planted: [v], echoes: [v], pattern: true }; },
+    make: (g) => {
+      const v = `plant.${g.seed}.${g.n()}@example.org`;
+      return { value: v, planted: [v], echoes: [v], pattern: true };
+    },
   },
   phone: {
     keys: ['phone', 'phoneNumber', 'mobile', 'PHONE_NUMBER'],
@@ -134,26 +172,39 @@ const CATEGORIES = {
   postcode: {
     keys: ['postcode', 'postCode', 'post_code', 'POSTCODE'],
     make: (g) => {
-      const v = `${g.pick(['SW1A', 'EC2V', 'LS1', 'M4', 'B33', 'BT9', 'EH3', 'CF10', 'G2', 'NE1'])} ${g.int(0, 9)}` +
+      const v =
+        `${g.pick(['SW1A', 'EC2V', 'LS1', 'M4', 'B33', 'BT9', 'EH3', 'CF10', 'G2', 'NE1'])} ${g.int(0, 9)}` +
         `${g.pick([...'ABDEFGHJLNPQRSTUWXYZ'])}${g.pick([...'ABDEFGHJLNPQRSTUWXYZ'])}`;
       return { value: v, planted: [v], echoes: [v], pattern: true };
     },
   },
   password: {
     keys: ['password', 'pass_word', 'PASSWORD', 'Password'],
-    make: (g) => { const v = `Pw${g.seed}q${g.n()}!Zz${g.hex(4)}`; return { value: v, planted: [v], echoes: [v] }; },
+    make: (g) => {
+      const v = `Pw${g.seed}q${g.n()}!Zz${g.hex(4)}`;
+      return { value: v, planted: [v], echoes: [v] };
+    },
   },
   apiKey: {
     keys: ['apiKey', 'api_key', 'API-KEY', 'x-api-key'],
-    make: (g) => { const v = `ak${g.seed}q${g.hex(12)}`; return { value: v, planted: [v], echoes: [v] }; },
+    make: (g) => {
+      const v = `ak${g.seed}q${g.hex(12)}`;
+      return { value: v, planted: [v], echoes: [v] };
+    },
   },
   token: {
     keys: ['token', 'accessToken', 'access_token', 'secret', 'clientSecret', 'client_secret'],
-    make: (g) => { const v = `tk${g.seed}x${g.hex(16)}`; return { value: v, planted: [v], echoes: [v] }; },
+    make: (g) => {
+      const v = `tk${g.seed}x${g.hex(16)}`;
+      return { value: v, planted: [v], echoes: [v] };
+    },
   },
   customerRef: {
     keys: ['customerRef', 'customer_ref', 'CUSTOMER-REF'],
-    make: (g) => { const v = `CR-${g.seed}-${g.n()}Q`; return { value: v, planted: [v], echoes: [v] }; },
+    make: (g) => {
+      const v = `CR-${g.seed}-${g.n()}Q`;
+      return { value: v, planted: [v], echoes: [v] };
+    },
   },
   address: {
     keys: ['address', 'Address', 'ADDRESS'],
@@ -199,7 +250,11 @@ function makeTrial(seed) {
   const containers = []; // { node, level, sinks }
   const echoable = []; // forms of planted values that may be repeated elsewhere
 
-  const keep = (sinks) => { const k = `keep${seed}k${g.n()}z`; keeps[sinks].push(k); return k; };
+  const keep = (sinks) => {
+    const k = `keep${seed}k${g.n()}z`;
+    keeps[sinks].push(k);
+    return k;
+  };
   const harmlessKey = (obj) => {
     const base = g.pick(HARMLESS_KEYS);
     let key = base;
@@ -222,9 +277,10 @@ function makeTrial(seed) {
     for (let i = 0; i < width; i += 1) {
       // The spine always descends; other branches sometimes, while the trial stays small
       // (the capture's node budget must not cut it).
-      const child = level < deepest && ((spine && i === 0) || (containers.length < 60 && g.chance(0.45)))
-        ? skeleton(level + 1, deepest, sinks, spine && i === 0)
-        : harmlessLeaf(sinks);
+      const child =
+        level < deepest && ((spine && i === 0) || (containers.length < 60 && g.chance(0.45)))
+          ? skeleton(level + 1, deepest, sinks, spine && i === 0)
+          : harmlessLeaf(sinks);
       if (Array.isArray(node)) node.push(child);
       else node[harmlessKey(node)] = child;
     }
@@ -238,7 +294,7 @@ function makeTrial(seed) {
     const made = category.make(g);
     // Shapes that add a container need room for it below the depth limit.
     const shape = made.container ? 'object' : g.pick(['leaf', 'leaf', 'leaf', 'array', 'wrapped']);
-    const needs = (made.container || shape !== 'leaf' ? 1 : 0);
+    const needs = made.container || shape !== 'leaf' ? 1 : 0;
     const candidates = containers.filter((c) => c.level + needs + (Array.isArray(c.node) ? 1 : 0) <= DEEPEST);
     if (!candidates.length) return;
     const target = g.pick(candidates);
@@ -316,7 +372,8 @@ function makeTrial(seed) {
 
   const scope = {};
   if (Object.keys(tags).length) scope.tags = tags;
-  if (second === 'requestData') scope.request = { method: 'POST', url: 'https://screening.example.com/api/v2/screen', data: secondTree };
+  if (second === 'requestData')
+    scope.request = { method: 'POST', url: 'https://screening.example.com/api/v2/screen', data: secondTree };
   if (second === 'breadcrumbData') crumbs.unshift({ category: 'trial', message: 'payload', data: secondTree });
   if (crumbs.length) scope.breadcrumbs = crumbs;
   if (user) scope.user = user;
@@ -329,10 +386,22 @@ function makeTrial(seed) {
     planted: [...planted],
     keeps,
     /** The inputs, for a failure report. */
-    describe: () => JSON.stringify({
-      seed, error: { type: ctor.name, message, payload: error.payload, cause: cause && { message: cause.message, payload: cause.payload } },
-      context, scope,
-    }, null, 1),
+    describe: () =>
+      JSON.stringify(
+        {
+          seed,
+          error: {
+            type: ctor.name,
+            message,
+            payload: error.payload,
+            cause: cause && { message: cause.message, payload: cause.payload },
+          },
+          context,
+          scope,
+        },
+        null,
+        1,
+      ),
   };
 }
 
@@ -364,7 +433,9 @@ test(`random nesting never leaks a planted value, and harmless values survive ($
   const trials = [];
   for (let i = 0; i < ITERATIONS; i += 1) {
     const trial = makeTrial(BASE_SEED + i);
-    assert.doesNotThrow(() => { trial.id = tracker.trackError(trial.error, trial.context, trial.scope); }, `seed ${trial.seed}: trackError threw`);
+    assert.doesNotThrow(() => {
+      trial.id = tracker.trackError(trial.error, trial.context, trial.scope);
+    }, `seed ${trial.seed}: trackError threw`);
     assert.match(trial.id, /^[0-9a-f]{32}$/);
     trials.push(trial);
   }
@@ -373,7 +444,9 @@ test(`random nesting never leaks a planted value, and harmless values survive ($
 
   const failures = [];
   for (const trial of trials) {
-    const envelope = rx.envelopes.find((e) => e.items.some((i) => i.header.type === 'event' && i.json?.event_id === trial.id));
+    const envelope = rx.envelopes.find((e) =>
+      e.items.some((i) => i.header.type === 'event' && i.json?.event_id === trial.id),
+    );
     const legacy = rx.legacyErrors.find((e) => e.eventId === trial.id);
     if (!envelope || !legacy) {
       failures.push({ trial, problems: [`not delivered (sentry: ${!!envelope}, legacy: ${!!legacy})`] });
@@ -398,27 +471,51 @@ test(`random nesting never leaks a planted value, and harmless values survive ($
   // once; a hit names the trial the value was planted in.
   const plantedBy = new Map();
   for (const t of trials) for (const p of t.planted) plantedBy.set(p, [...(plantedBy.get(p) ?? []), t.seed]);
-  const rawLeaks = findLeaks([...plantedBy.keys()], [
-    ...rx.legacyRequests.map((r, i) => ({ where: `legacy request #${i}`, raw: r.raw })),
-    ...fileSources(filesUnder(dataDir)),
-  ]);
+  const rawLeaks = findLeaks(
+    [...plantedBy.keys()],
+    [
+      ...rx.legacyRequests.map((r, i) => ({ where: `legacy request #${i}`, raw: r.raw })),
+      ...fileSources(filesUnder(dataDir)),
+    ],
+  );
 
   if (failures.length || rawLeaks.length) {
-    const shown = failures.slice(0, 3).map(({ trial, problems, event, legacy }) => [
-      `--- seed ${trial.seed} (reproduce: SCRUB_SEED=${trial.seed} SCRUB_ITERATIONS=1 node --test __test__/scrub-property.test.mjs)`,
-      ...problems,
-      `input: ${trial.describe()}`,
-      event ? `Sentry event extra/contexts/request/user/tags/breadcrumbs: ${JSON.stringify({
-        exception: event.exception?.values?.map((v) => v.value), extra: event.extra, contexts: event.contexts,
-        request: event.request, user: event.user, tags: event.tags, breadcrumbs: event.breadcrumbs,
-      }, null, 1)}` : '',
-      legacy ? `legacy item: ${JSON.stringify({ message: legacy.message, stack: legacy.stack?.split('\n')[0], context: legacy.context, user: legacy.user }, null, 1)}` : '',
-    ].join('\n'));
-    assert.fail([
-      `${failures.length} of ${trials.length} trials failed (seeds ${failures.map((f) => f.trial.seed).join(', ')})`,
-      rawLeaks.length ? `raw legacy bodies / dataDir files leaked:\n${describeLeaks(rawLeaks.map((l) => ({ ...l, where: `${l.where} [planted by seed ${plantedBy.get(l.value)}]` })))}` : '',
-      ...shown,
-    ].filter(Boolean).join('\n\n'));
+    const shown = failures.slice(0, 3).map(({ trial, problems, event, legacy }) =>
+      [
+        `--- seed ${trial.seed} (reproduce: SCRUB_SEED=${trial.seed} SCRUB_ITERATIONS=1 node --test __test__/scrub-property.test.mjs)`,
+        ...problems,
+        `input: ${trial.describe()}`,
+        event
+          ? `Sentry event extra/contexts/request/user/tags/breadcrumbs: ${JSON.stringify(
+              {
+                exception: event.exception?.values?.map((v) => v.value),
+                extra: event.extra,
+                contexts: event.contexts,
+                request: event.request,
+                user: event.user,
+                tags: event.tags,
+                breadcrumbs: event.breadcrumbs,
+              },
+              null,
+              1,
+            )}`
+          : '',
+        legacy
+          ? `legacy item: ${JSON.stringify({ message: legacy.message, stack: legacy.stack?.split('\n')[0], context: legacy.context, user: legacy.user }, null, 1)}`
+          : '',
+      ].join('\n'),
+    );
+    assert.fail(
+      [
+        `${failures.length} of ${trials.length} trials failed (seeds ${failures.map((f) => f.trial.seed).join(', ')})`,
+        rawLeaks.length
+          ? `raw legacy bodies / dataDir files leaked:\n${describeLeaks(rawLeaks.map((l) => ({ ...l, where: `${l.where} [planted by seed ${plantedBy.get(l.value)}]` })))}`
+          : '',
+        ...shown,
+      ]
+        .filter(Boolean)
+        .join('\n\n'),
+    );
   }
 
   await assertNormalized(rx.events);

@@ -14,8 +14,21 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
-  CARDS, IBANS, NOT_A_CARD, SALT, allPlanted, cases, describeLeaks, fileSources, filesUnder, findLeaks,
-  hashedUserId, ibanValid, luhnValid, missing, scrubOptions,
+  CARDS,
+  IBANS,
+  NOT_A_CARD,
+  SALT,
+  allPlanted,
+  cases,
+  describeLeaks,
+  fileSources,
+  filesUnder,
+  findLeaks,
+  hashedUserId,
+  ibanValid,
+  luhnValid,
+  missing,
+  scrubOptions,
 } from './fixtures/screening-corpus.mjs';
 import { runNode, tempDir } from './support/child.mjs';
 import { assertNormalized, closeNormalizer } from './support/normalize.mjs';
@@ -26,7 +39,10 @@ const CORPUS_URL = pathToFileURL(resolve(import.meta.dirname, 'fixtures', 'scree
 const HEX32 = /^[0-9a-f]{32}$/;
 
 class ScreeningError extends Error {
-  constructor(message) { super(message); this.name = 'ScreeningError'; }
+  constructor(message) {
+    super(message);
+    this.name = 'ScreeningError';
+  }
 }
 
 let rx;
@@ -58,7 +74,9 @@ after(async () => {
 /** Tracks one error, flushes, and returns what each sink received for its id, raw and parsed. */
 async function deliver(error, context, scope) {
   let id;
-  assert.doesNotThrow(() => { id = tracker.trackError(error, context, scope); }, 'trackError threw');
+  assert.doesNotThrow(() => {
+    id = tracker.trackError(error, context, scope);
+  }, 'trackError threw');
   assert.match(id, HEX32);
   assert.equal(await tracker.flush(10_000), true, 'flush resolves true');
   const envelope = rx.envelopes.find((e) => e.items.some((i) => i.header.type === 'event' && i.json?.event_id === id));
@@ -90,7 +108,7 @@ function assertNoLeaks(planted, sources, label) {
 // ---------------------------------------------------------------------------------------
 // The corpus, through both sinks
 
-test('the corpus\'s own samples are what they claim (Luhn, mod-97)', () => {
+test("the corpus's own samples are what they claim (Luhn, mod-97)", () => {
   for (const card of CARDS) assert.ok(luhnValid(card), `${card} should be Luhn-valid`);
   assert.ok(!luhnValid(NOT_A_CARD), `${NOT_A_CARD} should fail Luhn`);
   for (const iban of IBANS) assert.ok(ibanValid(iban), `${iban} should be mod-97 valid`);
@@ -106,9 +124,17 @@ for (const c of cases) {
     assertNoLeaks(c.planted, sinkSources(delivered), c.name);
 
     const goneFromSentry = missing([...c.survives, ...(c.survivesInSentry ?? [])], event);
-    assert.deepEqual(goneFromSentry, [], `harmless text missing from the Sentry event:\n${JSON.stringify(event, null, 1)}`);
+    assert.deepEqual(
+      goneFromSentry,
+      [],
+      `harmless text missing from the Sentry event:\n${JSON.stringify(event, null, 1)}`,
+    );
     const goneFromLegacy = missing(c.survives, legacy);
-    assert.deepEqual(goneFromLegacy, [], `harmless text missing from the legacy item:\n${JSON.stringify(legacy, null, 1)}`);
+    assert.deepEqual(
+      goneFromLegacy,
+      [],
+      `harmless text missing from the legacy item:\n${JSON.stringify(legacy, null, 1)}`,
+    );
 
     await assertNormalized([event]);
   });
@@ -120,7 +146,10 @@ test('user.id is an HMAC-SHA256 keyed with userIdSalt; email, ip_address and use
     const delivered = await deliver(new ScreeningError(`Screening failed for customer ${id}`), null, { user });
     const expected = createHmac('sha256', 'test-salt').update(String(id)).digest('hex');
     assert.equal(hashedUserId(id), expected, 'the corpus helper agrees with the definition');
-    for (const [sink, u] of [['Sentry', delivered.event.user], ['legacy', delivered.legacy.user]]) {
+    for (const [sink, u] of [
+      ['Sentry', delivered.event.user],
+      ['legacy', delivered.legacy.user],
+    ]) {
       assert.ok(u, `${sink}: the user is kept`);
       assert.equal(u.id, expected, `${sink}: user.id = HMAC-SHA256(salt, id) in hex`);
       for (const field of ['email', 'ip_address', 'username']) {
@@ -129,7 +158,11 @@ test('user.id is an HMAC-SHA256 keyed with userIdSalt; email, ip_address and use
       assert.equal(u.segment, 'sme', `${sink}: a harmless user field survives`);
     }
     // The raw id is tainted: it is gone from the message too.
-    assertNoLeaks([String(id), 'h.tester@example.com', 'htester77', '192.0.2.44'], sinkSources(delivered), `user ${id}`);
+    assertNoLeaks(
+      [String(id), 'h.tester@example.com', 'htester77', '192.0.2.44'],
+      sinkSources(delivered),
+      `user ${id}`,
+    );
     assert.match(delivered.legacy.message, /^Screening failed for customer /);
     await assertNormalized([delivered.event]);
   }
@@ -181,7 +214,11 @@ test('across everything both sinks received: no planted value anywhere, Relay ac
   assertNoLeaks(allPlanted, sources, 'all bodies');
   for (const id of tracked.keys()) {
     assert.equal(rx.events.filter((e) => e.event_id === id).length, 1, `event ${id} arrived once at Sentry`);
-    assert.equal(rx.legacyErrors.filter((e) => e.eventId === id).length, 1, `event ${id} arrived once at the legacy endpoint`);
+    assert.equal(
+      rx.legacyErrors.filter((e) => e.eventId === id).length,
+      1,
+      `event ${id} arrived once at the legacy endpoint`,
+    );
   }
   await assertNormalized(rx.events);
   // Whatever the tracker keeps under dataDir while sinks are configured (spools, audit logs…).
@@ -194,14 +231,17 @@ test('across everything both sinks received: no planted value anywhere, Relay ac
 test('with no sink, nothing planted lands in any file under dataDir (nor on stderr), and the outbox holds every event', async () => {
   const dir = tempDir('et-scrub-outbox-');
   try {
-    const child = await runNode(`
+    const child = await runNode(
+      `
       const { cases, scrubOptions } = await import(process.env.CORPUS);
       tracker.init({ dataDir: process.env.DIR, debug: true, ...scrubOptions });
       const ids = cases.map((c) => { const { error, context, scope } = c.make(); return tracker.trackError(error, context, scope); });
       const flushed = await tracker.flush(20000);
       await tracker.close(5000);
       console.log(JSON.stringify({ ids, flushed, stats: tracker.stats() }));
-    `, { env: { DIR: dir, CORPUS: CORPUS_URL }, timeoutMs: 60_000 });
+    `,
+      { env: { DIR: dir, CORPUS: CORPUS_URL }, timeoutMs: 60_000 },
+    );
     assert.equal(child.code, 0, child.stderr);
     const { ids, flushed, stats } = JSON.parse(child.stdout);
     assert.equal(flushed, true);
@@ -213,12 +253,27 @@ test('with no sink, nothing planted lands in any file under dataDir (nor on stde
     const everything = files.map((f) => f.text).join('\n');
     for (const id of ids) assert.ok(everything.includes(id), `event ${id} is kept under dataDir`);
 
-    assertNoLeaks(allPlanted, [...fileSources(files), { where: 'child stderr', raw: child.stderr }, { where: 'child stdout', raw: child.stdout }], 'no-sink run');
+    assertNoLeaks(
+      allPlanted,
+      [
+        ...fileSources(files),
+        { where: 'child stderr', raw: child.stderr },
+        { where: 'child stdout', raw: child.stdout },
+      ],
+      'no-sink run',
+    );
 
     // The outbox holds the Sentry event: the harmless text survives there too.
-    const events = files.flatMap((f) => f.text.split('\n')).flatMap((line) => {
-      try { const e = JSON.parse(line); return e?.event_id ? [e] : []; } catch { return []; }
-    });
+    const events = files
+      .flatMap((f) => f.text.split('\n'))
+      .flatMap((line) => {
+        try {
+          const e = JSON.parse(line);
+          return e?.event_id ? [e] : [];
+        } catch {
+          return [];
+        }
+      });
     cases.forEach((c, i) => {
       const event = events.find((e) => e.event_id === ids[i]);
       assert.ok(event, `the outbox holds event ${ids[i]} (${c.name})`);
@@ -234,15 +289,21 @@ test('with no sink, nothing planted lands in any file under dataDir (nor on stde
 test('ERROR_TRACKER_USER_ID_SALT supplies the salt when userIdSalt is not given', async () => {
   const dir = tempDir('et-scrub-salt-');
   try {
-    const child = await runNode(`
+    const child = await runNode(
+      `
       tracker.init({ dataDir: process.env.DIR });
       const id = tracker.trackError(new Error('salted from the environment'), null, { user: { id: 'CUST-31337', email: 'env.salt@example.com' } });
       await tracker.flush(5000);
       console.log(id);
-    `, { env: { DIR: dir, ERROR_TRACKER_USER_ID_SALT: 'env-salt' } });
+    `,
+      { env: { DIR: dir, ERROR_TRACKER_USER_ID_SALT: 'env-salt' } },
+    );
     assert.equal(child.code, 0, child.stderr);
     const id = child.stdout.trim();
-    const event = readFileSync(join(dir, 'outbox.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const event = readFileSync(join(dir, 'outbox.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
       .find((e) => e.event_id === id);
     assert.ok(event, 'the event is in the outbox');
     assert.equal(event.user?.id, hashedUserId('CUST-31337', 'env-salt'));

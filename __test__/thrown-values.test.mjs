@@ -15,7 +15,10 @@ const THIS_FILE = fileURLToPath(import.meta.url);
 const GENERIC = { type: 'generic', handled: true };
 const SYNTHETIC = { type: 'generic', handled: true, synthetic: true };
 const chained = (source, { synthetic = false } = {}) => ({
-  type: 'chained', handled: true, ...(synthetic ? { synthetic: true } : {}), data: { source },
+  type: 'chained',
+  handled: true,
+  ...(synthetic ? { synthetic: true } : {}),
+  data: { source },
 });
 
 const file = trackedFile(tracker, import.meta.url);
@@ -32,7 +35,6 @@ function assertLegacy(legacy, { name, message }) {
   assert.equal(legacy.name, name, 'legacy name');
   assert.equal(legacy.message, message, 'legacy message');
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -51,7 +53,10 @@ test('a plain Error: frames point at this file and the line of `new Error`', asy
   const where = locate('plain');
   const { main, legacy } = await capture(err);
   const frames = main.stacktrace?.frames;
-  assert.ok(Array.isArray(frames) && frames.length > 0, `expected parsed frames, got ${JSON.stringify(main.stacktrace)}`);
+  assert.ok(
+    Array.isArray(frames) && frames.length > 0,
+    `expected parsed frames, got ${JSON.stringify(main.stacktrace)}`,
+  );
   const last = frames.at(-1);
   assert.equal(last.abs_path, THIS_FILE, 'abs_path of the throwing frame');
   assert.equal(last.lineno, where.lineno, 'lineno of the throwing frame');
@@ -83,7 +88,10 @@ test('a subclass without its own name is typed by its constructor', async () => 
 
 test('a subclass that sets this.name is typed by that name', async () => {
   class BadInput extends Error {
-    constructor(message) { super(message); this.name = 'ValidationError'; }
+    constructor(message) {
+      super(message);
+      this.name = 'ValidationError';
+    }
   }
   const { main, legacy } = await capture(new BadInput('email is required'));
   assertException(main, { type: 'ValidationError', value: 'email is required', mechanism: GENERIC });
@@ -96,13 +104,19 @@ test('a cause chain is listed deepest cause first, the thrown error last', async
   const c1 = new Error('save failed', { cause: c2 });
   const top = new Error('checkout failed', { cause: c1 });
   const { values, legacy } = await capture(top);
-  assert.deepEqual(values.map((v) => [v.type, v.value]), [
-    ['RangeError', 'disk full'],
-    ['TypeError', 'write failed'],
-    ['Error', 'save failed'],
-    ['Error', 'checkout failed'],
-  ]);
-  assert.deepEqual(values.map((v) => v.mechanism), [chained('cause'), chained('cause'), chained('cause'), GENERIC]);
+  assert.deepEqual(
+    values.map((v) => [v.type, v.value]),
+    [
+      ['RangeError', 'disk full'],
+      ['TypeError', 'write failed'],
+      ['Error', 'save failed'],
+      ['Error', 'checkout failed'],
+    ],
+  );
+  assert.deepEqual(
+    values.map((v) => v.mechanism),
+    [chained('cause'), chained('cause'), chained('cause'), GENERIC],
+  );
   for (const v of values) assert.ok(v.stacktrace?.frames.length > 0, `${v.value} has frames`);
   assertLegacy(legacy, { name: 'Error', message: 'checkout failed' });
 });
@@ -129,27 +143,36 @@ test('a cause cycle of two errors lists each once', async () => {
   const b = new Error('b', { cause: a });
   a.cause = b;
   const { values } = await capture(a);
-  assert.deepEqual(values.map((v) => [v.value, v.mechanism]), [['b', chained('cause')], ['a', GENERIC]]);
+  assert.deepEqual(
+    values.map((v) => [v.value, v.mechanism]),
+    [
+      ['b', chained('cause')],
+      ['a', GENERIC],
+    ],
+  );
 });
 
 test('AggregateError members are chained as errors[0] and errors[1]', async () => {
   const agg = new AggregateError([new Error('first'), new RangeError('second')], 'all failed');
   const { values, legacy } = await capture(agg);
-  assert.deepEqual(values.map((v) => [v.type, v.value, v.mechanism]), [
-    ['RangeError', 'second', chained('errors[1]')],
-    ['Error', 'first', chained('errors[0]')],
-    ['AggregateError', 'all failed', GENERIC],
-  ]);
+  assert.deepEqual(
+    values.map((v) => [v.type, v.value, v.mechanism]),
+    [
+      ['RangeError', 'second', chained('errors[1]')],
+      ['Error', 'first', chained('errors[0]')],
+      ['AggregateError', 'all failed', GENERIC],
+    ],
+  );
   assertLegacy(legacy, { name: 'AggregateError', message: 'all failed' });
 });
 
-test('an Error\'s own enumerable properties go to contexts[<type>]', async () => {
+test("an Error's own enumerable properties go to contexts[<type>]", async () => {
   const err = Object.assign(new Error('open failed'), { code: 'ENOENT', errno: -2 });
   const { main, event, legacy } = await capture(err);
   assertException(main, { type: 'Error', value: 'open failed', mechanism: GENERIC });
   assert.equal(event.contexts.Error?.code, 'ENOENT');
   assert.equal(event.contexts.Error?.errno, -2);
-  assert.equal(event.extra, undefined, 'an Error\'s props are not extra');
+  assert.equal(event.extra, undefined, "an Error's props are not extra");
   assertLegacy(legacy, { name: 'Error', message: 'open failed' });
 
   class NotFound extends Error {}
@@ -193,11 +216,11 @@ test('a plain object: keys in the value, props in extra.__serialized__', async (
     mechanism: SYNTHETIC,
   });
   assert.deepEqual(event.extra, { __serialized__: { reason: 'quota', limit: 10, nested: { a: [1] } } });
-  assert.deepEqual(Object.keys(event.contexts).sort(), ['os', 'runtime'], 'a non-Error\'s props are not contexts');
+  assert.deepEqual(Object.keys(event.contexts).sort(), ['os', 'runtime'], "a non-Error's props are not contexts");
   assertLegacy(legacy, { name: 'Error', message: 'Object captured as exception with keys: limit, nested, reason' });
 });
 
-test('an empty plain object says it has no keys (as Sentry\'s SDK does)', async () => {
+test("an empty plain object says it has no keys (as Sentry's SDK does)", async () => {
   const { main } = await capture({});
   assertException(main, {
     type: 'Error',
@@ -214,7 +237,12 @@ test('an object with name and message reads like an error', async () => {
 });
 
 test('a class instance is typed by its constructor', async () => {
-  class Point { constructor() { this.x = 1; this.y = 2; } }
+  class Point {
+    constructor() {
+      this.x = 1;
+      this.y = 2;
+    }
+  }
   const { main, event, legacy } = await capture(new Point());
   assertException(main, { type: 'Point', value: 'Object captured as exception with keys: x, y', mechanism: SYNTHETIC });
   assert.deepEqual(event.extra, { __serialized__: { x: 1, y: 2 } });
@@ -224,7 +252,10 @@ test('a class instance is typed by its constructor', async () => {
 test('a thrown function is a non-Error value, not an exception type named after it', async () => {
   function onRetry() {}
   const { main, legacy } = await capture(onRetry);
-  assert.ok(['Error', 'Function'].includes(main.type), `type should be Error (or Function), got ${JSON.stringify(main.type)}`);
+  assert.ok(
+    ['Error', 'Function'].includes(main.type),
+    `type should be Error (or Function), got ${JSON.stringify(main.type)}`,
+  );
   assert.match(main.value ?? '', /onRetry/, 'the value names the function');
   assert.deepEqual(main.mechanism, SYNTHETIC);
   assert.equal(legacy.name, main.type);
@@ -277,16 +308,26 @@ test('scope: user, tags, level, fingerprint, request and breadcrumbs land in pla
   assert.equal(event.level, 'warning');
   assert.deepEqual(event.fingerprint, ['{{ default }}', 'payments-db']);
   // Cookie values and the client address are personal; the rest of the request is kept as given.
-  assert.deepEqual(event.request, { ...scope.request, cookies: 'session=[Filtered]', env: { REMOTE_ADDR: '[Filtered]' } });
+  assert.deepEqual(event.request, {
+    ...scope.request,
+    cookies: 'session=[Filtered]',
+    env: { REMOTE_ADDR: '[Filtered]' },
+  });
   assert.deepEqual(event.extra, { orderId: 1 });
 
   const crumbs = event.breadcrumbs?.values;
   assert.equal(crumbs?.length, 3);
   assert.deepEqual(crumbs[0], scope.breadcrumbs[0]);
-  assert.deepEqual(crumbs[1], { timestamp: Date.parse('2024-01-01T00:00:00Z') / 1000, type: 'navigation', message: 'to checkout' });
+  assert.deepEqual(crumbs[1], {
+    timestamp: Date.parse('2024-01-01T00:00:00Z') / 1000,
+    type: 'navigation',
+    message: 'to checkout',
+  });
   assert.equal(crumbs[2].message, 'no timestamp');
-  assert.ok(crumbs[2].timestamp >= before - 1 && crumbs[2].timestamp <= after + 1,
-    `a breadcrumb without timestamp is stamped now, got ${crumbs[2].timestamp}`);
+  assert.ok(
+    crumbs[2].timestamp >= before - 1 && crumbs[2].timestamp <= after + 1,
+    `a breadcrumb without timestamp is stamped now, got ${crumbs[2].timestamp}`,
+  );
 
   assert.equal(legacy.level, 'warning');
   assert.deepEqual(legacy.user, event.user);
@@ -342,7 +383,10 @@ test('scope: bad entries inside fields are dropped one by one', async () => {
   const { event } = await capture(new Error('partly bad scope'), null, scope);
   assert.equal(event.level, 'fatal');
   assert.equal(event.fingerprint, undefined);
-  assert.deepEqual(event.breadcrumbs?.values.map((b) => b.message), ['kept']);
+  assert.deepEqual(
+    event.breadcrumbs?.values.map((b) => b.message),
+    ['kept'],
+  );
   assert.equal(event.user, undefined);
   assert.deepEqual(event.tags, { nested: '{"x":1}' });
 });

@@ -58,7 +58,10 @@ test('an unhandled rejection is spooled and delivered with its own mechanism', a
 
 test('captureUncaught: false captures nothing and changes nothing', async () => {
   const dataDir = tempDir();
-  const r = await dying({ dsn: DOWN, dataDir, captureUncaught: false }, `setTimeout(() => { throw new Error('not mine 43'); }, 10);`);
+  const r = await dying(
+    { dsn: DOWN, dataDir, captureUncaught: false },
+    `setTimeout(() => { throw new Error('not mine 43'); }, 10);`,
+  );
   assert.equal(r.code, 1);
   assert.match(r.stderr, /not mine 43/);
   assert.deepEqual(await nextStart(dataDir), []);

@@ -40,7 +40,10 @@ function wrap(s, width, size) {
   let line = '';
   for (const word of s.split(' ').filter(Boolean)) {
     const next = line ? `${line} ${word}` : word;
-    if (line && textWidth(next, size) > width) { lines.push(line); line = word; } else line = next;
+    if (line && textWidth(next, size) > width) {
+      lines.push(line);
+      line = word;
+    } else line = next;
   }
   if (line) lines.push(line);
   return lines;
@@ -93,9 +96,14 @@ function panel(y, { title, note, rows, max }) {
     if (row.floor != null && row.floor > 0) {
       const fw = scale(row.floor);
       out.push(rect(BAR_X, by, fw, BAR_H, COLORS.floor, ' rx="2"'));
-      out.push(`<line x1="${(BAR_X + fw).toFixed(1)}" y1="${by - 3}" x2="${(BAR_X + fw).toFixed(1)}" y2="${by + BAR_H + 3}" stroke="${COLORS.text}" stroke-width="1.5"/>`);
+      out.push(
+        `<line x1="${(BAR_X + fw).toFixed(1)}" y1="${by - 3}" x2="${(BAR_X + fw).toFixed(1)}" y2="${by + BAR_H + 3}" stroke="${COLORS.text}" stroke-width="1.5"/>`,
+      );
     }
-    if (w === 0) out.push(`<line x1="${BAR_X}" y1="${by}" x2="${BAR_X}" y2="${by + BAR_H}" stroke="${row.color}" stroke-width="2"/>`);
+    if (w === 0)
+      out.push(
+        `<line x1="${BAR_X}" y1="${by}" x2="${BAR_X}" y2="${by + BAR_H}" stroke="${row.color}" stroke-width="2"/>`,
+      );
     out.push(text(BAR_X + w + 7, cy + ROW_H / 2 + 4, row.text, { weight: row.bold ? 600 : 400 }));
     cy += ROW_H;
   }
@@ -120,21 +128,30 @@ function panels(results) {
     };
     list.push({
       title,
-      note: `${note}; grey up to the tick: the floor (new Error and reading err.stack); lower is better`
-        + (r.ratios.overhead != null ? `; @sentry/node's overhead above the floor is ${fmt.x(r.ratios.overhead)} ours` : ''),
+      note:
+        `${note}; grey up to the tick: the floor (new Error and reading err.stack); lower is better` +
+        (r.ratios.overhead != null
+          ? `; @sentry/node's overhead above the floor is ${fmt.x(r.ratios.overhead)} ours`
+          : ''),
       max: Math.max(r.ours.captureNs, r.sentry.captureNs),
       rows: [row('ours', '@calmony/error-tracker'), row('sentry', '@sentry/node')],
     });
   };
   const loop = b['loop-cost'];
   if (loop) {
-    cost(loop, 'Event-loop time per captured error, a burst, capture until delivered',
-      `active event-loop time per error over capture and flush, ${fmt.int(loop.errorsPerRound)} errors at once with a 3-key context, median of ${loop.rounds} fresh processes`);
+    cost(
+      loop,
+      'Event-loop time per captured error, a burst, capture until delivered',
+      `active event-loop time per error over capture and flush, ${fmt.int(loop.errorsPerRound)} errors at once with a 3-key context, median of ${loop.rounds} fresh processes`,
+    );
   }
   const steady = b['steady-cost'];
   if (steady) {
-    cost(steady, `Event-loop time per captured error at ${fmt.int(steady.ratePerSecond)} errors/s, capture until delivered`,
-      `the same, ${fmt.int(steady.errorsPerRound)} errors paced ${steady.batch} at a time so that neither drops any, median of ${steady.rounds} fresh processes`);
+    cost(
+      steady,
+      `Event-loop time per captured error at ${fmt.int(steady.ratePerSecond)} errors/s, capture until delivered`,
+      `the same, ${fmt.int(steady.errorsPerRound)} errors paced ${steady.batch} at a time so that neither drops any, median of ${steady.rounds} fresh processes`,
+    );
   }
   const storm = b.storm;
   if (storm) {
@@ -157,7 +174,10 @@ function panels(results) {
     const rows = [];
     for (const d of slow.delaysMs) {
       rows.push({ heading: `every request answered after ${d} ms` });
-      for (const [key, name] of [['ours', '@calmony/error-tracker'], ['sentry', '@sentry/node']]) {
+      for (const [key, name] of [
+        ['ours', '@calmony/error-tracker'],
+        ['sentry', '@sentry/node'],
+      ]) {
         const s = slow.byDelay[d][key];
         rows.push({
           label: name,
@@ -177,7 +197,11 @@ function panels(results) {
   }
   const next = b['next-route'];
   if (next) {
-    const keys = [['none', 'no tracker'], ['ours', '@calmony/error-tracker'], ['sentry', '@sentry/nextjs']];
+    const keys = [
+      ['none', 'no tracker'],
+      ['ours', '@calmony/error-tracker'],
+      ['sentry', '@sentry/nextjs'],
+    ];
     const rel = (key, field) => (key === 'none' ? '' : ` (${fmt.pct(next.ratios[key][field])} of no tracker)`);
     list.push({
       title: `Next.js ${next.next} route under load, 1 in ${next.throwEvery} requests throws`,
@@ -186,7 +210,10 @@ function panels(results) {
       rows: [
         { heading: 'requests per second (higher is better)' },
         ...keys.map(([key, name]) => ({
-          label: name, color: COLORS[key], value: next[key].requestsPerSecond, bold: key === 'ours',
+          label: name,
+          color: COLORS[key],
+          value: next[key].requestsPerSecond,
+          bold: key === 'ours',
           text: `${fmt.int(next[key].requestsPerSecond)} req/s${rel(key, 'requestsPerSecond')}`,
         })),
       ],
@@ -197,9 +224,13 @@ function panels(results) {
       rows: [
         { heading: 'p99 latency (lower is better)' },
         ...keys.map(([key, name]) => ({
-          label: name, color: COLORS[key], value: next[key].p99Ms, bold: key === 'ours',
-          text: `${fmt.ms(next[key].p99Ms)}${key === 'none' ? '' : ` (×${next.ratios[key].p99Ms.toFixed(2)})`}`
-            + (next[key].deliveredFraction != null ? `, ${fmt.pct(next[key].deliveredFraction)} of errors sent` : ''),
+          label: name,
+          color: COLORS[key],
+          value: next[key].p99Ms,
+          bold: key === 'ours',
+          text:
+            `${fmt.ms(next[key].p99Ms)}${key === 'none' ? '' : ` (×${next.ratios[key].p99Ms.toFixed(2)})`}` +
+            (next[key].deliveredFraction != null ? `, ${fmt.pct(next[key].deliveredFraction)} of errors sent` : ''),
         })),
       ],
       tight: true,
@@ -212,8 +243,19 @@ function panels(results) {
       note: `${fmt.int(worker.events)} errors through stack parsing, source maps, context lines, scrubbing, serialising and spooling (higher is better); this is off the event loop, where @sentry/node has no counterpart`,
       max: Math.max(worker.mapped.eventsPerSecond, worker.unmapped.eventsPerSecond),
       rows: [
-        { label: 'minified, through its map', color: COLORS.ours, value: worker.mapped.eventsPerSecond, text: `${fmt.int(worker.mapped.eventsPerSecond)} events/s`, bold: true },
-        { label: 'same code, no map', color: COLORS.ours, value: worker.unmapped.eventsPerSecond, text: `${fmt.int(worker.unmapped.eventsPerSecond)} events/s` },
+        {
+          label: 'minified, through its map',
+          color: COLORS.ours,
+          value: worker.mapped.eventsPerSecond,
+          text: `${fmt.int(worker.mapped.eventsPerSecond)} events/s`,
+          bold: true,
+        },
+        {
+          label: 'same code, no map',
+          color: COLORS.ours,
+          value: worker.unmapped.eventsPerSecond,
+          text: `${fmt.int(worker.unmapped.eventsPerSecond)} events/s`,
+        },
       ],
     });
   }
@@ -221,7 +263,12 @@ function panels(results) {
 }
 
 function legend(y) {
-  const items = [['ours', '@calmony/error-tracker'], ['sentry', '@sentry/node, @sentry/nextjs'], ['none', 'no tracker'], ['floor', 'floor']];
+  const items = [
+    ['ours', '@calmony/error-tracker'],
+    ['sentry', '@sentry/node, @sentry/nextjs'],
+    ['none', 'no tracker'],
+    ['floor', 'floor'],
+  ];
   let x = PAD;
   const out = [];
   for (const [key, label] of items) {

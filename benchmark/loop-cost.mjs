@@ -85,7 +85,11 @@ process.exit(0);
 const runs = { ours: [], sentry: [] };
 for (let round = 0; round < ROUNDS; round++) {
   for (const who of order(round)) {
-    const { report: r, delivered } = await runContender(who, { body: BODY(round), label: `loop-${who}`, flushMs: FLUSH_MS });
+    const { report: r, delivered } = await runContender(who, {
+      body: BODY(round),
+      label: `loop-${who}`,
+      flushMs: FLUSH_MS,
+    });
     const row = {
       round,
       floorNs: r.floorNs,
@@ -102,7 +106,9 @@ for (let round = 0; round < ROUNDS; round++) {
       wallMs: r.wallMs,
     };
     runs[who].push(row);
-    console.log(`round ${round + 1}/${ROUNDS} ${CONTENDERS[who].name.padEnd(24)} floor ${row.floorNs.toFixed(0)} ns  capture ${row.captureNs.toFixed(0)} ns  delivered ${pct(row.deliveredFraction)}`);
+    console.log(
+      `round ${round + 1}/${ROUNDS} ${CONTENDERS[who].name.padEnd(24)} floor ${row.floorNs.toFixed(0)} ns  capture ${row.captureNs.toFixed(0)} ns  delivered ${pct(row.deliveredFraction)}`,
+    );
   }
 }
 
@@ -144,13 +150,27 @@ writeResult('loop-cost', result);
 
 const us = (ns) => `${(ns / 1000).toFixed(2)} µs`;
 console.log(`\nEvent-loop time per error, capture through flush, ${N} errors, median of ${ROUNDS}:`);
-for (const [name, s] of [[CONTENDERS.ours.name, ours], [CONTENDERS.sentry.name, sentry]]) {
-  console.log(`  ${name.padEnd(24)} floor ${us(s.floorNs)}  capture ${us(s.captureNs)}  overhead ${us(s.overheadNs)}  delivered ${pct(s.deliveredFraction)}`);
-  if (s.cpuOverheadNs != null) console.log(`  ${''.padEnd(24)} main-thread CPU: overhead ${us(s.cpuOverheadNs)}, waited for a core ${us(s.captureWaitNs)} per error`);
+for (const [name, s] of [
+  [CONTENDERS.ours.name, ours],
+  [CONTENDERS.sentry.name, sentry],
+]) {
+  console.log(
+    `  ${name.padEnd(24)} floor ${us(s.floorNs)}  capture ${us(s.captureNs)}  overhead ${us(s.overheadNs)}  delivered ${pct(s.deliveredFraction)}`,
+  );
+  if (s.cpuOverheadNs != null)
+    console.log(
+      `  ${''.padEnd(24)} main-thread CPU: overhead ${us(s.cpuOverheadNs)}, waited for a core ${us(s.captureWaitNs)} per error`,
+    );
 }
-console.log(`  @sentry/node overhead / ours: ${ratio === null ? 'n/a (ours within the floor\'s noise)' : `${ratio.toFixed(1)}x`}`);
-console.log(`  target: ours within 1 µs of the floor: ${targets.oursWithin1usOfFloor ? 'holds' : 'MISSED'} (${us(ours.overheadNs)})`);
+console.log(
+  `  @sentry/node overhead / ours: ${ratio === null ? "n/a (ours within the floor's noise)" : `${ratio.toFixed(1)}x`}`,
+);
+console.log(
+  `  target: ours within 1 µs of the floor: ${targets.oursWithin1usOfFloor ? 'holds' : 'MISSED'} (${us(ours.overheadNs)})`,
+);
 console.log(`  target: >= 20x less overhead than @sentry/node: ${targets.atLeast20xLessOverhead ? 'holds' : 'MISSED'}`);
 if (sentry.deliveredFraction < 1) {
-  console.log(`  note: @sentry/node delivered ${pct(sentry.deliveredFraction)} (its transport dropped the rest of the burst), so its cost covers fewer deliveries`);
+  console.log(
+    `  note: @sentry/node delivered ${pct(sentry.deliveredFraction)} (its transport dropped the rest of the burst), so its cost covers fewer deliveries`,
+  );
 }

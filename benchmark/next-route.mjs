@@ -161,10 +161,18 @@ function prepare(variant, tarballs) {
       try {
         sh(['install', '--no-audit', '--no-fund', `@sentry/nextjs@${SENTRY_NEXTJS}`], app);
       } catch (e) {
-        const reason = (/npm error notarget (.*)/.exec(e.message) ?? /npm error (code .*)/.exec(e.message))?.[1]?.replace(/\.$/, '')
-          ?? e.message.slice(0, 300);
-        console.log(`@sentry/nextjs@${SENTRY_NEXTJS} could not be installed (${reason}); installing ${SENTRY_NEXTJS_FALLBACK}`);
-        writeFileSync(join(app, 'install-note.txt'), `@sentry/nextjs@${SENTRY_NEXTJS} could not be installed (${reason}); ${SENTRY_NEXTJS_FALLBACK} was installed instead`);
+        const reason =
+          (/npm error notarget (.*)/.exec(e.message) ?? /npm error (code .*)/.exec(e.message))?.[1]?.replace(
+            /\.$/,
+            '',
+          ) ?? e.message.slice(0, 300);
+        console.log(
+          `@sentry/nextjs@${SENTRY_NEXTJS} could not be installed (${reason}); installing ${SENTRY_NEXTJS_FALLBACK}`,
+        );
+        writeFileSync(
+          join(app, 'install-note.txt'),
+          `@sentry/nextjs@${SENTRY_NEXTJS} could not be installed (${reason}); ${SENTRY_NEXTJS_FALLBACK} was installed instead`,
+        );
         sh(['install', '--no-audit', '--no-fund', `@sentry/nextjs@${SENTRY_NEXTJS_FALLBACK}`], app);
       }
     } else {
@@ -173,7 +181,9 @@ function prepare(variant, tarballs) {
   }
   const installed = Date.now();
   sh(['run', 'build'], app);
-  console.log(`${VARIANTS[variant]}: installed in ${((installed - started) / 1000).toFixed(0)} s, built in ${((Date.now() - installed) / 1000).toFixed(0)} s`);
+  console.log(
+    `${VARIANTS[variant]}: installed in ${((installed - started) / 1000).toFixed(0)} s, built in ${((Date.now() - installed) / 1000).toFixed(0)} s`,
+  );
   return app;
 }
 
@@ -197,7 +207,9 @@ async function startServer(app, ingest) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
-  const keepTail = (d) => { log = (log + d).slice(-8000); };
+  const keepTail = (d) => {
+    log = (log + d).slice(-8000);
+  };
   server.stdout.on('data', keepTail);
   server.stderr.on('data', keepTail);
   const exited = new Promise((r) => server.on('exit', r));
@@ -211,8 +223,14 @@ async function startServer(app, ingest) {
     await sleep(200);
   }
   const stop = async () => {
-    try { process.kill(-server.pid, 'SIGTERM'); } catch {}
-    const t = setTimeout(() => { try { process.kill(-server.pid, 'SIGKILL'); } catch {} }, 10_000);
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {}
+    const t = setTimeout(() => {
+      try {
+        process.kill(-server.pid, 'SIGKILL');
+      } catch {}
+    }, 10_000);
     await exited;
     clearTimeout(t);
   };
@@ -234,7 +252,9 @@ async function settle(ingest) {
 }
 
 // The temporary work folder goes however this ends (a kept NEXT_WORKDIR stays).
-process.on('exit', () => { if (!keep) rmSync(work, { recursive: true, force: true }); });
+process.on('exit', () => {
+  if (!keep) rmSync(work, { recursive: true, force: true });
+});
 const tarballs = packAddon(join(work, 'pack'));
 const apps = {};
 for (const variant of Object.keys(VARIANTS)) apps[variant] = prepare(variant, tarballs);
@@ -242,7 +262,9 @@ const versions = {
   next: packageVersion('next', apps.none),
   sentryNextjs: packageVersion('@sentry/nextjs', apps.sentry),
   sentryNextjsRequested: SENTRY_NEXTJS,
-  sentryNextjsNote: existsSync(join(apps.sentry, 'install-note.txt')) ? readFileSync(join(apps.sentry, 'install-note.txt'), 'utf8').trim() : null,
+  sentryNextjsNote: existsSync(join(apps.sentry, 'install-note.txt'))
+    ? readFileSync(join(apps.sentry, 'install-note.txt'), 'utf8').trim()
+    : null,
   react: packageVersion('react', apps.none),
 };
 
@@ -274,7 +296,9 @@ for (let round = 0; round < ROUNDS; round++) {
         deliveredFraction: variant === 'none' || !r.non2xx ? null : accepted / r.non2xx,
       };
       runs[variant].push(row);
-      console.log(`round ${round + 1}/${ROUNDS} ${VARIANTS[variant].padEnd(24)} ${row.requestsPerSecond.toFixed(0)} req/s  p99 ${row.p99Ms} ms  500s ${row.non2xx}  events ${row.eventsAccepted}`);
+      console.log(
+        `round ${round + 1}/${ROUNDS} ${VARIANTS[variant].padEnd(24)} ${row.requestsPerSecond.toFixed(0)} req/s  p99 ${row.p99Ms} ms  500s ${row.non2xx}  events ${row.eventsAccepted}`,
+      );
     } finally {
       await server.stop();
       await ingest.close();
@@ -310,10 +334,15 @@ writeResult('next-route', {
   ratios: { ours: vsNone('ours'), sentry: vsNone('sentry') },
   runs,
 });
-console.log(`\nNext.js ${versions.next} route, 1 in ${THROW_EVERY} requests throws, ${CONNECTIONS} connections × ${DURATION} s, median of ${ROUNDS}:`);
+console.log(
+  `\nNext.js ${versions.next} route, 1 in ${THROW_EVERY} requests throws, ${CONNECTIONS} connections × ${DURATION} s, median of ${ROUNDS}:`,
+);
 for (const v of Object.keys(VARIANTS)) {
   const s = byVariant[v];
-  const ratio = v === 'none' ? '' : `  (${(vsNone(v).requestsPerSecond * 100).toFixed(0)}% of no tracker's req/s, p99 ×${vsNone(v).p99Ms.toFixed(2)})`;
+  const ratio =
+    v === 'none'
+      ? ''
+      : `  (${(vsNone(v).requestsPerSecond * 100).toFixed(0)}% of no tracker's req/s, p99 ×${vsNone(v).p99Ms.toFixed(2)})`;
   const delivered = v === 'none' ? '' : `  events delivered ${pct(s.deliveredFraction)}`;
   console.log(`  ${s.name.padEnd(24)} ${s.requestsPerSecond.toFixed(0)} req/s  p99 ${s.p99Ms} ms${ratio}${delivered}`);
 }

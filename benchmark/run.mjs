@@ -37,10 +37,13 @@ const args = process.argv.slice(2);
 const renderOnly = args.includes('--render');
 const only = args.filter((a) => !a.startsWith('--'));
 for (const name of only) {
-  if (!PROGRAMS.some((p) => p.name === name)) throw new Error(`no benchmark ${name}: ${PROGRAMS.map((p) => p.name).join(', ')}`);
+  if (!PROGRAMS.some((p) => p.name === name))
+    throw new Error(`no benchmark ${name}: ${PROGRAMS.map((p) => p.name).join(', ')}`);
 }
 
-const previous = existsSync(join(dir, 'results.json')) ? JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) : null;
+const previous = existsSync(join(dir, 'results.json'))
+  ? JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'))
+  : null;
 const runtimes = { ...(previous?.programs ?? {}) };
 const started = Date.now();
 if (!renderOnly) {
@@ -76,9 +79,7 @@ const results = {
   date: new Date().toISOString(),
   // The time this `npm run bench` took; with a subset or --render, the sum of each program's
   // last runtime.
-  totalRuntimeS: only.length || renderOnly
-    ? Object.values(runtimes).reduce((s, r) => s + (r.runtimeS ?? 0), 0)
-    : runS,
+  totalRuntimeS: only.length || renderOnly ? Object.values(runtimes).reduce((s, r) => s + (r.runtimeS ?? 0), 0) : runS,
   machine: {
     cpu: cpus[0]?.model?.trim() ?? 'unknown CPU',
     cores: os.availableParallelism?.() ?? cpus.length,
@@ -104,7 +105,10 @@ if (previous && !renderOnly) {
     date: previous.date,
     // Derived from the previous run's own results, not its stored headline, so a
     // change to what counts as a headline figure applies to both sides.
-    comparison: compare(results.headline.filter((f) => ran.includes(f.program)), headline(previous)),
+    comparison: compare(
+      results.headline.filter((f) => ran.includes(f.program)),
+      headline(previous),
+    ),
   };
 } else {
   results.previousRun = previous?.previousRun ?? null;
@@ -118,7 +122,12 @@ const readme = join(root, 'README.md');
 const [start, end] = ['<!-- bench:start -->', '<!-- bench:end -->'];
 const text = readFileSync(readme, 'utf8');
 if (text.includes(start) && text.includes(end)) {
-  writeFileSync(readme, `${text.slice(0, text.indexOf(start) + start.length)}\n${md.trim()}\n${text.slice(text.indexOf(end))}`);
+  writeFileSync(
+    readme,
+    `${text.slice(0, text.indexOf(start) + start.length)}\n${md.trim()}\n${text.slice(text.indexOf(end))}`,
+  );
 }
 console.log(`\n${md}`);
-console.log(`wrote benchmark/results.json, benchmark/results.md and benchmark/chart.svg (${(runS / 60).toFixed(1)} min)`);
+console.log(
+  `wrote benchmark/results.json, benchmark/results.md and benchmark/chart.svg (${(runS / 60).toFixed(1)} min)`,
+);

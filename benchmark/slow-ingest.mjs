@@ -80,10 +80,14 @@ writeResult('slow-ingest', {
   sentryNode: packageVersion('@sentry/node'),
   byDelay,
 });
-console.log(`\n${N} errors in one burst, ingest answering after a delay, flush timeout ${FLUSH_MS / 1000} s, median of ${ROUNDS}:`);
+console.log(
+  `\n${N} errors in one burst, ingest answering after a delay, flush timeout ${FLUSH_MS / 1000} s, median of ${ROUNDS}:`,
+);
 for (const delayMs of DELAYS) {
   for (const who of ['ours', 'sentry']) {
     const s = byDelay[delayMs][who];
-    console.log(`  ${String(delayMs).padStart(4)} ms  ${CONTENDERS[who].name.padEnd(24)} delivered ${pct(s.deliveredFraction).padStart(6)}  drain ${s.drainMs != null ? `${(s.drainMs / 1000).toFixed(1)} s` : '(nothing arrived)'}  flush ${s.flushedAll ? 'ok' : 'reported failure'}  up to ${s.maxOpenRequests} requests open`);
+    console.log(
+      `  ${String(delayMs).padStart(4)} ms  ${CONTENDERS[who].name.padEnd(24)} delivered ${pct(s.deliveredFraction).padStart(6)}  drain ${s.drainMs != null ? `${(s.drainMs / 1000).toFixed(1)} s` : '(nothing arrived)'}  flush ${s.flushedAll ? 'ok' : 'reported failure'}  up to ${s.maxOpenRequests} requests open`,
+    );
   }
 }

@@ -17,8 +17,12 @@ const bundle = join(root, 'src', 'sourcemaps', 'fixtures', 'dist', 'min.js');
 const child = (mode) => `
 const { createRequire } = require('node:module');
 const app = require(${JSON.stringify(bundle)});
-${mode === 'ours' ? `const t = require(${JSON.stringify(join(root, 'index.js'))});
-t.init({ dataDir: ${JSON.stringify(mkdtempSync(join(tmpdir(), 'et-smcost-')))} });` : ''}
+${
+  mode === 'ours'
+    ? `const t = require(${JSON.stringify(join(root, 'index.js'))});
+t.init({ dataDir: ${JSON.stringify(mkdtempSync(join(tmpdir(), 'et-smcost-')))} });`
+    : ''
+}
 const body = '{"id":"o-1","quantity":1,"price":5000}';
 const rounds = [];
 let sink = 0;
@@ -64,6 +68,8 @@ mkdirSync(join(root, 'benchmark', 'results'), { recursive: true });
 writeFileSync(join(root, 'benchmark', 'results', 'sourcemap-cost.json'), JSON.stringify(result, null, 2) + '\n');
 console.log(`per error, throwing from a minified bundle (median of ${ROUNDS} x ${N}):`);
 console.log(`  throw + err.stack, no source maps:           ${raw.nsPerError.toFixed(0)} ns   (${raw.firstFrame})`);
-console.log(`  throw + err.stack, --enable-source-maps:     ${nodeMaps.nsPerError.toFixed(0)} ns   (${nodeMaps.firstFrame})`);
+console.log(
+  `  throw + err.stack, --enable-source-maps:     ${nodeMaps.nsPerError.toFixed(0)} ns   (${nodeMaps.firstFrame})`,
+);
 console.log(`  throw + trackError (resolved on the worker): ${ours.nsPerError.toFixed(0)} ns`);
 console.log(`  --enable-source-maps costs ${result.ratio.toFixed(1)}x what trackError does on the calling thread`);

@@ -91,7 +91,11 @@ process.exit(0);
 const runs = { ours: [], sentry: [] };
 for (let round = 0; round < ROUNDS; round++) {
   for (const who of order(round)) {
-    const { report: r, delivered } = await runContender(who, { body: BODY(round), label: `steady-${who}`, flushMs: FLUSH_MS });
+    const { report: r, delivered } = await runContender(who, {
+      body: BODY(round),
+      label: `steady-${who}`,
+      flushMs: FLUSH_MS,
+    });
     const row = {
       round,
       floorNs: r.floorNs,
@@ -107,7 +111,9 @@ for (let round = 0; round < ROUNDS; round++) {
       wallMs: r.wallMs,
     };
     runs[who].push(row);
-    console.log(`round ${round + 1}/${ROUNDS} ${CONTENDERS[who].name.padEnd(24)} floor ${row.floorNs.toFixed(0)} ns  capture ${row.captureNs.toFixed(0)} ns  delivered ${pct(row.deliveredFraction)}  wall ${(row.wallMs / 1000).toFixed(1)} s`);
+    console.log(
+      `round ${round + 1}/${ROUNDS} ${CONTENDERS[who].name.padEnd(24)} floor ${row.floorNs.toFixed(0)} ns  capture ${row.captureNs.toFixed(0)} ns  delivered ${pct(row.deliveredFraction)}  wall ${(row.wallMs / 1000).toFixed(1)} s`,
+    );
   }
 }
 
@@ -142,9 +148,21 @@ const result = {
 writeResult('steady-cost', result);
 
 const us = (ns) => `${(ns / 1000).toFixed(2)} µs`;
-console.log(`\nEvent-loop time per error at ${RATE} errors/s, capture through flush, ${N} errors, median of ${ROUNDS}:`);
-for (const [name, s] of [[CONTENDERS.ours.name, ours], [CONTENDERS.sentry.name, sentry]]) {
-  console.log(`  ${name.padEnd(24)} floor ${us(s.floorNs)}  capture ${us(s.captureNs)}  overhead ${us(s.overheadNs)}  delivered ${pct(s.deliveredFraction)}`);
-  if (s.cpuOverheadNs != null) console.log(`  ${''.padEnd(24)} main-thread CPU: overhead ${us(s.cpuOverheadNs)}, waited for a core ${us(s.captureWaitNs)} per error`);
+console.log(
+  `\nEvent-loop time per error at ${RATE} errors/s, capture through flush, ${N} errors, median of ${ROUNDS}:`,
+);
+for (const [name, s] of [
+  [CONTENDERS.ours.name, ours],
+  [CONTENDERS.sentry.name, sentry],
+]) {
+  console.log(
+    `  ${name.padEnd(24)} floor ${us(s.floorNs)}  capture ${us(s.captureNs)}  overhead ${us(s.overheadNs)}  delivered ${pct(s.deliveredFraction)}`,
+  );
+  if (s.cpuOverheadNs != null)
+    console.log(
+      `  ${''.padEnd(24)} main-thread CPU: overhead ${us(s.cpuOverheadNs)}, waited for a core ${us(s.captureWaitNs)} per error`,
+    );
 }
-console.log(`  @sentry/node overhead / ours: ${ratio === null ? 'n/a (ours within the floor\'s noise)' : `${ratio.toFixed(1)}x`}`);
+console.log(
+  `  @sentry/node overhead / ours: ${ratio === null ? "n/a (ours within the floor's noise)" : `${ratio.toFixed(1)}x`}`,
+);

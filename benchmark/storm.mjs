@@ -46,7 +46,9 @@ for (let round = 0; round < ROUNDS; round++) {
         label: `storm-${who}`,
         // The rate limit's clock starts with the burst (or the first request, if that is sooner),
         // timed here, when the child says so: the message's trip to the ingest does not shift it.
-        onLine: (line) => { if (line === 'start') starting = ingest.setStart(Date.now()); },
+        onLine: (line) => {
+          if (line === 'start') starting = ingest.setStart(Date.now());
+        },
       },
     );
     await starting;
@@ -89,6 +91,11 @@ writeResult('storm', {
   runs,
 });
 console.log(`\n${STORM} errors, ingest rate-limited for ${LIMIT_MS} ms, median of ${ROUNDS}:`);
-for (const [name, s] of [[CONTENDERS.ours.name, ours], [CONTENDERS.sentry.name, sentry]]) {
-  console.log(`  ${name.padEnd(24)} delivered ${pct(s.deliveredFraction)}  drain ${s.drainMs != null ? `${s.drainMs} ms` : '(nothing arrived)'}  p99 loop delay ${s.p99DelayMs.toFixed(1)} ms  peak RSS ${s.peakRssMb.toFixed(0)} MB`);
+for (const [name, s] of [
+  [CONTENDERS.ours.name, ours],
+  [CONTENDERS.sentry.name, sentry],
+]) {
+  console.log(
+    `  ${name.padEnd(24)} delivered ${pct(s.deliveredFraction)}  drain ${s.drainMs != null ? `${s.drainMs} ms` : '(nothing arrived)'}  p99 loop delay ${s.p99DelayMs.toFixed(1)} ms  peak RSS ${s.peakRssMb.toFixed(0)} MB`,
+  );
 }

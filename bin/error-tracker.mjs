@@ -36,7 +36,10 @@ const tracker = createRequire(import.meta.url)('../index.js');
 
 let ok = true;
 const pass = (what) => console.log(`  ✓ ${what}`);
-const fail = (what) => { ok = false; console.log(`  ✗ ${what}`); };
+const fail = (what) => {
+  ok = false;
+  console.log(`  ✗ ${what}`);
+};
 const say = (what) => console.log(`    ${what}`);
 
 console.log('error-tracker doctor');
@@ -144,8 +147,11 @@ function unreachable(reason, endpoint) {
 function auditLines(dataDir, eventId) {
   const dir = join(dataDir, 'audit');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).sort().flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
-    .filter((l) => l.includes(eventId)).flatMap((l) => {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+    .filter((l) => l.includes(eventId))
+    .flatMap((l) => {
       try {
         return [JSON.parse(l)];
       } catch {

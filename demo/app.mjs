@@ -29,22 +29,30 @@ function scoreMatches(candidates) {
 }
 
 async function screenBatch(batch) {
-  const results = await Promise.allSettled(batch.map(async (id) => {
-    if (id % 2) throw new RangeError(`screening ${id} timed out after 3000 ms`);
-    return id;
-  }));
+  const results = await Promise.allSettled(
+    batch.map(async (id) => {
+      if (id % 2) throw new RangeError(`screening ${id} timed out after 3000 ms`);
+      return id;
+    }),
+  );
   const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
   if (failures.length) throw new AggregateError(failures, `${failures.length} screenings in batch failed`);
 }
 
-const request = { url: 'http://localhost:3000/api/screen', method: 'POST', headers: { 'content-type': 'application/json' } };
+const request = {
+  url: 'http://localhost:3000/api/screen',
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+};
 const scope = { tags: { route: '/api/screen' }, user: { id: 'analyst-17' }, request };
 
 const attempts = [
   () => fetchOfsiList(2026.11),
   () => validateRequest({ name: 'A. Person' }),
   () => scoreMatches([{ aliases: ['x'] }, {}]),
-  () => { throw 'list checksum mismatch'; }, // code that throws a string
+  () => {
+    throw 'list checksum mismatch';
+  }, // code that throws a string
 ];
 for (const attempt of attempts) {
   try {
@@ -61,7 +69,11 @@ try {
     'subject',
   );
 } catch (err) {
-  trackError(err, { subject: { name: 'Jane Roe', dob: '1984-03-09', email: 'jane.roe@example.org' }, listVersion: '2026.11' }, scope);
+  trackError(
+    err,
+    { subject: { name: 'Jane Roe', dob: '1984-03-09', email: 'jane.roe@example.org' }, listVersion: '2026.11' },
+    scope,
+  );
 }
 try {
   await screenBatch([1, 2, 3, 4]);

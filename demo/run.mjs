@@ -17,9 +17,14 @@ const env = {
 };
 console.log(`local ingest: Sentry DSN ${env.SENTRY_DSN}, legacy endpoint ${ingest.legacyUrl}\n`);
 
-const app = spawn(process.execPath, [join(import.meta.dirname, 'app.mjs')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const app = spawn(process.execPath, [join(import.meta.dirname, 'app.mjs')], {
+  env,
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 let out = '';
-app.stdout.on('data', (d) => { out += d; });
+app.stdout.on('data', (d) => {
+  out += d;
+});
 const code = await new Promise((done) => app.on('exit', done));
 await ingest.close();
 
@@ -38,7 +43,9 @@ for (const event of ingest.events) {
   }
   if (event.extra) console.log(`      context: ${JSON.stringify(event.extra)}`);
 }
-console.log(`\nLegacy endpoint received ${ingest.legacyErrors.length} errors in ${ingest.legacyRequests.length} request(s):`);
+console.log(
+  `\nLegacy endpoint received ${ingest.legacyErrors.length} errors in ${ingest.legacyRequests.length} request(s):`,
+);
 for (const item of ingest.legacyErrors) {
   console.log(`  ${item.eventId}  ${item.name}: ${item.message}  (fingerprint ${item.fingerprint})`);
 }

@@ -39,9 +39,12 @@ const ROOT_LISTS = ['dependencies', 'devDependencies', 'optionalDependencies', '
 function essence(lock) {
   const entries = new Map();
   for (const [path, entry] of Object.entries(lock.packages ?? {})) {
-    entries.set(path, path === ''
-      ? JSON.stringify(ROOT_LISTS.map((k) => entry[k] ?? {}))
-      : `${entry.version ?? entry.resolved ?? ''} ${entry.integrity ?? ''}`);
+    entries.set(
+      path,
+      path === ''
+        ? JSON.stringify(ROOT_LISTS.map((k) => entry[k] ?? {}))
+        : `${entry.version ?? entry.resolved ?? ''} ${entry.integrity ?? ''}`,
+    );
   }
   return entries;
 }
@@ -76,11 +79,17 @@ function checkOverrides(overrides, parent) {
     const spec = typeof value === 'string' ? value : value['.'];
     if (typeof spec === 'string' && /^\d+\.\d+\.\d+(-[\w.]+)?$/.test(spec)) {
       const paths = parent
-        ? lockedPaths.filter((p) => nameOf(p) === parent).map((p) => resolveFrom(p, name)).filter(Boolean)
+        ? lockedPaths
+            .filter((p) => nameOf(p) === parent)
+            .map((p) => resolveFrom(p, name))
+            .filter(Boolean)
         : lockedPaths.filter((p) => nameOf(p) === name);
       for (const path of new Set(paths)) {
         const locked = committed.packages[path].version;
-        if (locked !== spec) problems.push(`override: ${parent ? `${parent} > ` : ''}${name} is ${spec} in package.json, ${path} is locked at ${locked}`);
+        if (locked !== spec)
+          problems.push(
+            `override: ${parent ? `${parent} > ` : ''}${name} is ${spec} in package.json, ${path} is locked at ${locked}`,
+          );
       }
     }
     if (typeof value === 'object') checkOverrides(value, name);

@@ -19,8 +19,7 @@ function run(cmd, args) {
   }
 }
 
-const relayImports = () =>
-  existsSync(venvPython) && spawnSync(venvPython, ['-c', 'import sentry_relay']).status === 0;
+const relayImports = () => existsSync(venvPython) && spawnSync(venvPython, ['-c', 'import sentry_relay']).status === 0;
 
 /** Returns a one-line description of what was done; throws on failure. */
 export async function ensureRelay() {
@@ -34,6 +33,9 @@ export async function ensureRelay() {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   ensureRelay().then(
     (msg) => console.log(msg),
-    (err) => { console.error(err.message); process.exit(1); },
+    (err) => {
+      console.error(err.message);
+      process.exit(1);
+    },
   );
 }

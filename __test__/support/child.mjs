@@ -18,17 +18,27 @@ export const tempDir = (prefix = 'et-') => mkdtempSync(join(tmpdir(), prefix));
 export function runNode(source, { env = {}, timeoutMs = 30000, cwd } = {}) {
   const dir = tempDir('et-child-');
   const file = join(dir, 'main.mjs');
-  writeFileSync(file, `import { createRequire } from 'node:module';\n` +
-    `const tracker = createRequire(import.meta.url)(${JSON.stringify(addonPath)});\n${source}\n`);
+  writeFileSync(
+    file,
+    `import { createRequire } from 'node:module';\n` +
+      `const tracker = createRequire(import.meta.url)(${JSON.stringify(addonPath)});\n${source}\n`,
+  );
   const clean = { PATH: process.env.PATH, HOME: process.env.HOME };
   return new Promise((done) => {
     const child = spawn(process.execPath, [file], { env: { ...clean, ...env }, cwd: cwd ?? dir });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       done({ code, signal, stdout, stderr, timedOut, dir });

@@ -26,11 +26,17 @@ async function start() {
   await ensureRelay();
   const proc = spawn(venvPython, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  proc.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  proc.stderr.setEncoding('utf8').on('data', (d) => {
+    stderr += d;
+  });
   createInterface({ input: proc.stdout }).on('line', (line) => {
     const p = pending.shift();
     if (!p) return;
-    try { p.resolve(JSON.parse(line)); } catch (e) { p.reject(e); }
+    try {
+      p.resolve(JSON.parse(line));
+    } catch (e) {
+      p.reject(e);
+    }
     if (!pending.length) setRef(false);
   });
   proc.on('exit', (code, signal) => {
@@ -38,7 +44,9 @@ async function start() {
     const err = new Error(`normalize.py exited (${signal ?? code})${stderr ? `:\n${stderr}` : ''}`);
     for (const p of pending.splice(0)) p.reject(err);
   });
-  proc.on('error', (err) => { for (const p of pending.splice(0)) p.reject(err); });
+  proc.on('error', (err) => {
+    for (const p of pending.splice(0)) p.reject(err);
+  });
   await once(proc, 'spawn');
   child = proc;
   setRef(false);
@@ -55,7 +63,9 @@ function ask(event) {
 /** normalize(events) → [{ ok: true, normalized, errors } | { ok: false, exception }], in input order. */
 export async function normalize(events) {
   if (!child) {
-    starting ??= start().finally(() => { starting = null; });
+    starting ??= start().finally(() => {
+      starting = null;
+    });
     await starting;
   }
   return Promise.all(events.map(ask));
@@ -68,10 +78,13 @@ export async function assertNormalized(events) {
   results.forEach((r, i) => {
     const id = events[i]?.event_id ?? `#${i}`;
     if (!r.ok) failures.push(`${id}: normalizer raised ${r.exception}`);
-    else for (const e of r.errors) {
-      failures.push(`${id}: ${e.type} at ${e.name ?? '(root)'}${e.reason ? `: ${e.reason}` : ''}` +
-        ('value' in e ? ` (value ${JSON.stringify(e.value)})` : ''));
-    }
+    else
+      for (const e of r.errors) {
+        failures.push(
+          `${id}: ${e.type} at ${e.name ?? '(root)'}${e.reason ? `: ${e.reason}` : ''}` +
+            ('value' in e ? ` (value ${JSON.stringify(e.value)})` : ''),
+        );
+      }
   });
   if (failures.length) {
     throw new AssertionError({ message: `Relay flagged ${failures.length} problem(s):\n  ${failures.join('\n  ')}` });

@@ -47,7 +47,9 @@ export function trackedFile(tracker, testFileUrl) {
   async function capture(...args) {
     file.calls += 1;
     let id;
-    assert.doesNotThrow(() => { id = tracker.trackError(...args); }, 'trackError threw');
+    assert.doesNotThrow(() => {
+      id = tracker.trackError(...args);
+    }, 'trackError threw');
     assert.match(id, HEX32, 'trackError returns 32 lowercase hex characters');
     assert.notEqual(id, '0'.repeat(32), 'the nil id means capture panicked');
     file.ids.push(id);

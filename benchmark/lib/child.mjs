@@ -30,7 +30,9 @@ export async function runChild(source, { onLine, label = 'bench', args = [] } = 
   const reports = [];
   let stderr = '';
   let pending = '';
-  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-20_000); });
+  child.stderr.on('data', (d) => {
+    stderr = (stderr + d).slice(-20_000);
+  });
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => {
     pending += d;
@@ -39,7 +41,10 @@ export async function runChild(source, { onLine, label = 'bench', args = [] } = 
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
       if (line.startsWith('{')) {
-        try { reports.push(JSON.parse(line)); continue; } catch {}
+        try {
+          reports.push(JSON.parse(line));
+          continue;
+        } catch {}
       }
       onLine?.(line, child);
     }

@@ -33,8 +33,7 @@ const flush = () => Sentry.flush(${flushMs});
 };
 
 /** Keys in the order to run them in round `round`: rotated, so each goes first in turn. */
-export const order = (round, keys = Object.keys(CONTENDERS)) =>
-  keys.map((_, i) => keys[(i + round) % keys.length]);
+export const order = (round, keys = Object.keys(CONTENDERS)) => keys.map((_, i) => keys[(i + round) % keys.length]);
 
 /**
  * One contender's program in a fresh child against a fresh ingest, counting only the events

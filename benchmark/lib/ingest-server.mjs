@@ -13,14 +13,27 @@ import { decode, eventIds } from './ingest.mjs';
 const { limitMs = 0, delayMs = 0 } = JSON.parse(process.argv[2] ?? '{}');
 
 const state = {
-  start: 0, firstAt: 0, lastAt: 0, accepted: new Set(), requests: 0, limited: 0, open: 0, maxOpen: 0,
+  start: 0,
+  firstAt: 0,
+  lastAt: 0,
+  accepted: new Set(),
+  requests: 0,
+  limited: 0,
+  open: 0,
+  maxOpen: 0,
 };
 
 // `open` is live (requests waiting out delayMs right now), so a reset keeps it; the peak
 // starts again from it.
 function reset() {
   Object.assign(state, {
-    start: 0, firstAt: 0, lastAt: 0, accepted: new Set(), requests: 0, limited: 0, maxOpen: state.open,
+    start: 0,
+    firstAt: 0,
+    lastAt: 0,
+    accepted: new Set(),
+    requests: 0,
+    limited: 0,
+    maxOpen: state.open,
   });
 }
 
@@ -45,7 +58,9 @@ const server = createServer((req, res) => {
       state.open -= 1;
     }
     let ids = [];
-    try { ids = eventIds(decode(req, Buffer.concat(chunks))); } catch {}
+    try {
+      ids = eventIds(decode(req, Buffer.concat(chunks)));
+    } catch {}
     if (ids.length) {
       const now = Date.now();
       if (!state.firstAt) state.firstAt = now;
@@ -61,7 +76,9 @@ const OPS = {
   reset,
   // The parent takes `ms` when the burst starts; a request that got here first (and so started
   // the clock) may still have come after it, so the earlier of the two wins.
-  setStart: ({ ms = Date.now() }) => { state.start = state.start ? Math.min(state.start, ms) : ms; },
+  setStart: ({ ms = Date.now() }) => {
+    state.start = state.start ? Math.min(state.start, ms) : ms;
+  },
   state: () => {}, // every op is answered with the state after it
 };
 

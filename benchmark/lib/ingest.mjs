@@ -17,7 +17,9 @@ const NICE = 19;
 
 /** The body of a request, uncompressed as its Content-Encoding says. */
 export function decode(req, raw) {
-  const enc = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
+  const enc = String(req.headers['content-encoding'] ?? '')
+    .trim()
+    .toLowerCase();
   if (enc === 'gzip') return gunzipSync(raw);
   if (enc === 'deflate') return inflateSync(raw);
   if (enc === 'br') return brotliDecompressSync(raw);
@@ -36,10 +38,18 @@ export function eventIds(buf) {
     return s;
   };
   let header;
-  try { header = JSON.parse(line()); } catch { return ids; }
+  try {
+    header = JSON.parse(line());
+  } catch {
+    return ids;
+  }
   while (pos < buf.length) {
     let item;
-    try { item = JSON.parse(line()); } catch { continue; }
+    try {
+      item = JSON.parse(line());
+    } catch {
+      continue;
+    }
     let payload;
     if (typeof item?.length === 'number') {
       payload = buf.subarray(pos, pos + item.length).toString('utf8');
@@ -50,7 +60,11 @@ export function eventIds(buf) {
     }
     if (item?.type !== 'event') continue;
     let id = header?.event_id;
-    if (!id) { try { id = JSON.parse(payload).event_id; } catch {} }
+    if (!id) {
+      try {
+        id = JSON.parse(payload).event_id;
+      } catch {}
+    }
     if (id) ids.push(String(id).replaceAll('-', '').toLowerCase());
   }
   return ids;
@@ -63,14 +77,18 @@ export function eventIds(buf) {
  */
 function lowerPriority(pid) {
   let tids = [pid];
-  try { tids = readdirSync(`/proc/${pid}/task`).map(Number); } catch {}
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {}
   try {
     setPriority(pid, NICE);
   } catch {
     return null;
   }
   for (const tid of tids) {
-    try { if (tid !== pid) setPriority(tid, NICE); } catch {}
+    try {
+      if (tid !== pid) setPriority(tid, NICE);
+    } catch {}
     // SCHED_IDLE as well, as the tracker's own threads have it: a nice-19 thread keeps its core
     // until its time slice ends when a normal one wakes, an idle one gives it up at once.
     spawnSync('chrt', ['--idle', '--pid', '0', String(tid)], { stdio: 'ignore' });
@@ -112,14 +130,21 @@ export async function startIngest({ limitMs = 0, delayMs = 0 } = {}) {
     for (const p of pending.values()) p.reject(gone);
     pending.clear();
   });
-  const ask = (op, args) => new Promise((resolve, reject) => {
-    if (gone) { reject(gone); return; }
-    const id = ++nextId;
-    pending.set(id, { resolve, reject });
-    child.send({ id, op, ...args }, (err) => {
-      if (err) { pending.delete(id); reject(err); }
+  const ask = (op, args) =>
+    new Promise((resolve, reject) => {
+      if (gone) {
+        reject(gone);
+        return;
+      }
+      const id = ++nextId;
+      pending.set(id, { resolve, reject });
+      child.send({ id, op, ...args }, (err) => {
+        if (err) {
+          pending.delete(id);
+          reject(err);
+        }
+      });
     });
-  });
 
   const port = await new Promise((resolve, reject) => {
     const onMessage = (msg) => {

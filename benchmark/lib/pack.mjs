@@ -19,7 +19,9 @@ export function packAddon(out) {
   mkdirSync(out, { recursive: true });
   const args = ['scripts/pack-local.mjs', '--out', out, ...(process.env.PACK_BUILD === '1' ? [] : ['--no-build'])];
   execFileSync(process.execPath, args, { cwd: root, stdio: 'pipe' });
-  const tarballs = readdirSync(out).filter((f) => f.endsWith('.tgz')).map((t) => join(out, t));
+  const tarballs = readdirSync(out)
+    .filter((f) => f.endsWith('.tgz'))
+    .map((t) => join(out, t));
   if (tarballs.length !== 2) throw new Error(`packing left ${tarballs.join(', ')}`);
   return tarballs;
 }

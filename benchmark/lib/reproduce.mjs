@@ -14,29 +14,75 @@ export function headline(results) {
   const add = (key, label, unit, value, rounds) => {
     if (value == null || !Number.isFinite(value)) return;
     const xs = (rounds ?? []).filter((x) => x != null && Number.isFinite(x));
-    out.push({ program: key.split('.')[0], key, label, unit, value, range: xs.length > 1 ? [Math.min(...xs), Math.max(...xs)] : null });
+    out.push({
+      program: key.split('.')[0],
+      key,
+      label,
+      unit,
+      value,
+      range: xs.length > 1 ? [Math.min(...xs), Math.max(...xs)] : null,
+    });
   };
   const us = (ns) => (ns == null ? null : ns / 1000);
-  for (const [name, what] of [['loop-cost', 'burst'], ['steady-cost', 'steady rate']]) {
+  for (const [name, what] of [
+    ['loop-cost', 'burst'],
+    ['steady-cost', 'steady rate'],
+  ]) {
     const r = b[name];
     if (!r) continue;
-    add(`${name}.ours`, `${what}: our event-loop time above the floor, per error`, 'µs', us(r.ours.overheadNs), r.runs?.ours.map((x) => us(x.overheadNs)));
-    add(`${name}.sentry`, `${what}: @sentry/node's, per error`, 'µs', us(r.sentry.overheadNs), r.runs?.sentry.map((x) => us(x.overheadNs)));
+    add(
+      `${name}.ours`,
+      `${what}: our event-loop time above the floor, per error`,
+      'µs',
+      us(r.ours.overheadNs),
+      r.runs?.ours.map((x) => us(x.overheadNs)),
+    );
+    add(
+      `${name}.sentry`,
+      `${what}: @sentry/node's, per error`,
+      'µs',
+      us(r.sentry.overheadNs),
+      r.runs?.sentry.map((x) => us(x.overheadNs)),
+    );
   }
   const storm = b.storm;
   if (storm) {
-    add('storm.ours.delivered', 'storm: our delivered share', '%', storm.ours.deliveredFraction * 100, storm.runs?.ours.map((x) => x.deliveredFraction * 100));
-    add('storm.ours.drain', 'storm: our time to the last delivery', 's', storm.ours.drainMs / 1000, storm.runs?.ours.map((x) => x.drainMs / 1000));
+    add(
+      'storm.ours.delivered',
+      'storm: our delivered share',
+      '%',
+      storm.ours.deliveredFraction * 100,
+      storm.runs?.ours.map((x) => x.deliveredFraction * 100),
+    );
+    add(
+      'storm.ours.drain',
+      'storm: our time to the last delivery',
+      's',
+      storm.ours.drainMs / 1000,
+      storm.runs?.ours.map((x) => x.drainMs / 1000),
+    );
   }
   const slow = b['slow-ingest'];
   for (const d of slow?.delaysMs ?? []) {
     const s = slow.byDelay[d];
-    add(`slow-ingest.${d}ms.ours.drain`, `slow ingest ${d} ms: our drain time`, 's', s.ours.drainMs / 1000, s.runs?.ours.map((x) => x.drainMs / 1000));
+    add(
+      `slow-ingest.${d}ms.ours.drain`,
+      `slow ingest ${d} ms: our drain time`,
+      's',
+      s.ours.drainMs / 1000,
+      s.runs?.ours.map((x) => x.drainMs / 1000),
+    );
   }
   const next = b['next-route'];
   if (next) {
     for (const who of ['none', 'ours', 'sentry']) {
-      add(`next-route.${who}.rps`, `Next.js route, ${{ none: 'no tracker', ours: 'ours', sentry: '@sentry/nextjs' }[who]}: requests/s`, 'req/s', next[who].requestsPerSecond, next.runs?.[who]?.map((x) => x.requestsPerSecond));
+      add(
+        `next-route.${who}.rps`,
+        `Next.js route, ${{ none: 'no tracker', ours: 'ours', sentry: '@sentry/nextjs' }[who]}: requests/s`,
+        'req/s',
+        next[who].requestsPerSecond,
+        next.runs?.[who]?.map((x) => x.requestsPerSecond),
+      );
     }
   }
   const worker = b['worker-throughput'];
@@ -72,7 +118,19 @@ export function compare(now, before) {
     if (!b) return [];
     const within = b.range ? f.value >= b.range[0] && f.value <= b.range[1] : null;
     const overlap = b.range && f.range ? f.range[0] <= b.range[1] && b.range[0] <= f.range[1] : null;
-    return [{ key: f.key, label: f.label, unit: f.unit, now: f.value, nowRange: f.range, before: b.value, beforeRange: b.range,
-      changePct: b.value ? ((f.value - b.value) / b.value) * 100 : null, withinBeforeRange: within, rangesOverlap: overlap }];
+    return [
+      {
+        key: f.key,
+        label: f.label,
+        unit: f.unit,
+        now: f.value,
+        nowRange: f.range,
+        before: b.value,
+        beforeRange: b.range,
+        changePct: b.value ? ((f.value - b.value) / b.value) * 100 : null,
+        withinBeforeRange: within,
+        rangesOverlap: overlap,
+      },
+    ];
   });
 }

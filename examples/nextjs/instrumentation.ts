@@ -11,7 +11,13 @@ export async function register() {
 export async function onRequestError(
   err: unknown,
   request: { path: string; method: string; headers: Record<string, string | string[] | undefined> },
-  context: { routerKind: string; routePath: string; routeType: string; renderSource?: string; revalidateReason?: string },
+  context: {
+    routerKind: string;
+    routePath: string;
+    routeType: string;
+    renderSource?: string;
+    revalidateReason?: string;
+  },
 ) {
   if (process.env.NEXT_RUNTIME === 'nodejs') {
     const { onRequestError } = await import('@calmony/error-tracker');

@@ -3,7 +3,10 @@
 // to be personal (`name`, `dateOfBirth`): they are filtered there, and their values are then
 // removed from the message and everywhere else in the event.
 export class ScreeningError extends Error {
-  constructor(message: string, readonly subject?: { name: string; dateOfBirth: string }) {
+  constructor(
+    message: string,
+    readonly subject?: { name: string; dateOfBirth: string },
+  ) {
     super(message);
     this.name = 'ScreeningError';
   }
