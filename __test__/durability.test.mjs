@@ -17,20 +17,27 @@ import { assertNormalized } from './support/normalize.mjs';
 import { runNode, tempDir } from './support/child.mjs';
 
 /** The thrown error's message in a Sentry envelope record. */
-const mainValue = (rec) => rec.items.find((i) => i.header.type === 'event')?.json?.exception?.values?.at(-1)?.value ?? '';
+const mainValue = (rec) =>
+  rec.items.find((i) => i.header.type === 'event')?.json?.exception?.values?.at(-1)?.value ?? '';
 const idOf = (envelope) => envelope.headers.event_id.replaceAll('-', '');
 const sorted = (ids) => [...ids].sort();
 const accepted = (r) => r.envelopes.filter((e) => e.status === 200);
 const acceptedIds = (r) => accepted(r).map(idOf);
-const acceptedLegacyIds = (r) => r.legacyRequests.filter((q) => q.status === 200)
-  .flatMap((q) => q.body.errors.map((e) => e.eventId));
-const eventsOf = (envelopes) => envelopes.flatMap((e) => e.items.filter((i) => i.header.type === 'event').map((i) => i.json));
+const acceptedLegacyIds = (r) =>
+  r.legacyRequests.filter((q) => q.status === 200).flatMap((q) => q.body.errors.map((e) => e.eventId));
+const eventsOf = (envelopes) =>
+  envelopes.flatMap((e) => e.items.filter((i) => i.header.type === 'event').map((i) => i.json));
 const idLines = (stdout) => stdout.split('\n').filter((l) => /^[0-9a-f]{32}$/.test(l));
-const missing = (want, got) => { const have = new Set(got); return want.filter((id) => !have.has(id)); };
+const missing = (want, got) => {
+  const have = new Set(got);
+  return want.filter((id) => !have.has(id));
+};
 const J = JSON.stringify;
 
 const open = [];
-after(async () => { for (const r of open) await r.close(); });
+after(async () => {
+  for (const r of open) await r.close();
+});
 async function receiver(opts) {
   const r = await startReceiver(opts);
   open.push(r);
@@ -93,9 +100,18 @@ function parseSpoolFile(path) {
 function readAudit(dataDir) {
   const dir = join(dataDir, 'audit');
   if (!existsSync(dir)) return { lines: [], text: '' };
-  const text = readdirSync(dir).filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.ndjson$/.test(f)).sort()
-    .map((f) => readFileSync(join(dir, f), 'utf8')).join('');
-  return { lines: text.split('\n').filter(Boolean).map((l) => JSON.parse(l)), text };
+  const text = readdirSync(dir)
+    .filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.ndjson$/.test(f))
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('');
+  return {
+    lines: text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+    text,
+  };
 }
 
 /**
@@ -105,8 +121,13 @@ function readAudit(dataDir) {
  */
 function spoolState(dir) {
   const files = readdirSync(dir).sort();
-  const spooled = files.filter((f) => f.endsWith('.seg'))
-    .flatMap((f) => parseSpoolFile(join(dir, f)).filter((l) => l.intact).map((l) => l.json.id));
+  const spooled = files
+    .filter((f) => f.endsWith('.seg'))
+    .flatMap((f) =>
+      parseSpoolFile(join(dir, f))
+        .filter((l) => l.intact)
+        .map((l) => l.json.id),
+    );
   const acks = { sentry: new Set(), legacy: new Set() };
   if (files.includes('acks.log')) {
     for (const l of parseSpoolFile(join(dir, 'acks.log'))) if (l.intact) acks[l.json.sink]?.add(l.json.id);
@@ -124,10 +145,15 @@ test('SIGKILL mid-storm: what reached the spool, and all captured before it, is 
   let phase = 1;
   let answered = 0;
   let spooledEnough;
-  const enoughSpooled = new Promise((done) => { spooledEnough = done; });
+  const enoughSpooled = new Promise((done) => {
+    spooledEnough = done;
+  });
   const never = new Promise(() => {});
   const rx = await receiver({
     allowAborted: true, // the kill may cut a request short
+    // Which process's connection a request came on: a request the killed child sent may be
+    // handled after the restart began, and would pass for one the restart sent.
+    tag: () => phase,
     respond: async (kind, req, rec) => {
       rec.phase = phase;
       if (kind === 'sentry' && phase === 1) {
@@ -158,11 +184,20 @@ test('SIGKILL mid-storm: what reached the spool, and all captured before it, is 
   let dir;
   let state;
   for (;;) {
-    dir ??= spoolDirs(dataDir).filter((d) => d.startsWith(`${pid}-`)).map((d) => join(dataDir, 'spool', d))[0];
-    try { state = dir && spoolState(dir); } catch { state = undefined; }
+    dir ??= spoolDirs(dataDir)
+      .filter((d) => d.startsWith(`${pid}-`))
+      .map((d) => join(dataDir, 'spool', d))[0];
+    try {
+      state = dir && spoolState(dir);
+    } catch {
+      state = undefined;
+    }
     if (state && state.spooled.length >= SPOOLED) spooledEnough();
     if (state && state.spooled.length >= SPOOLED && state.acks.sentry.size > 0) break;
-    assert.ok(Date.now() < deadline, `no spool with ${SPOOLED} events and a Sentry acknowledgement: ${J(state && { spooled: state.spooled.length, acked: state.acks.sentry.size })}`);
+    assert.ok(
+      Date.now() < deadline,
+      `no spool with ${SPOOLED} events and a Sentry acknowledgement: ${J(state && { spooled: state.spooled.length, acked: state.acks.sentry.size })}`,
+    );
     await sleep(20);
   }
   process.kill(pid, 'SIGKILL');
@@ -183,14 +218,17 @@ test('SIGKILL mid-storm: what reached the spool, and all captured before it, is 
   assert.ok(must.length >= SPOOLED, `only ${must.length} ids due (of ${printed.length} printed)`);
   const ackedSentry = dead.acks.sentry;
   const ackedLegacy = dead.acks.legacy;
-  const firstRunLegacy = rx.legacyRequests.length;
-  assert.ok(ackedSentry.size > 0 && ackedSentry.size < must.length,
-    `run 1 should deliver some, not all, to Sentry (acked ${ackedSentry.size} of ${must.length})`);
+  assert.ok(
+    ackedSentry.size > 0 && ackedSentry.size < must.length,
+    `run 1 should deliver some, not all, to Sentry (acked ${ackedSentry.size} of ${must.length})`,
+  );
 
   phase = 2;
   const second = await restart(options);
-  console.log(`SIGKILL: ${printed.length} ids printed, ${must.length} due (${dead.spooled.length} in the spool); ` +
-    `run 1 acks: Sentry ${ackedSentry.size}, legacy ${ackedLegacy.size}; run 2 replayed ${second.stats.replayed}`);
+  console.log(
+    `SIGKILL: ${printed.length} ids printed, ${must.length} due (${dead.spooled.length} in the spool); ` +
+      `run 1 acks: Sentry ${ackedSentry.size}, legacy ${ackedLegacy.size}; run 2 replayed ${second.stats.replayed}`,
+  );
   assert.equal(second.ok, true, `flush after restart: ${J(second.stats)}\n${second.stderr}`);
   assert.ok(second.stats.replayed > 0, J(second.stats));
 
@@ -201,16 +239,28 @@ test('SIGKILL mid-storm: what reached the spool, and all captured before it, is 
   assert.deepEqual(lostSentry, [], `${lostSentry.length} of ${must.length} ids never reached Sentry`);
   assert.deepEqual(lostLegacy, [], `${lostLegacy.length} of ${must.length} ids never reached the legacy sink`);
 
-  const secondSentry = accepted(rx).filter((e) => e.phase === 2).map(idOf);
-  const secondLegacy = rx.legacyRequests.slice(firstRunLegacy).filter((q) => q.status === 200).flatMap((q) => q.body.errors.map((e) => e.eventId));
+  const secondSentry = accepted(rx)
+    .filter((e) => e.tag === 2)
+    .map(idOf);
+  const secondLegacy = rx.legacyRequests
+    .filter((q) => q.tag === 2 && q.status === 200)
+    .flatMap((q) => q.body.errors.map((e) => e.eventId));
   const resentSentry = secondSentry.filter((id) => ackedSentry.has(id));
   const resentLegacy = secondLegacy.filter((id) => ackedLegacy.has(id));
   assert.deepEqual(resentSentry, [], `${resentSentry.length} ids Sentry had acknowledged were sent to it again`);
-  assert.deepEqual(resentLegacy, [], `${resentLegacy.length} ids the legacy sink had acknowledged were sent to it again`);
+  assert.deepEqual(
+    resentLegacy,
+    [],
+    `${resentLegacy.length} ids the legacy sink had acknowledged were sent to it again`,
+  );
   assert.equal(new Set(secondSentry).size, secondSentry.length, 'the restart sent some id to Sentry twice');
   assert.equal(new Set(secondLegacy).size, secondLegacy.length, 'the restart sent some id to the legacy sink twice');
 
-  assert.deepEqual(spoolDirs(dataDir).filter((d) => d.startsWith(`${pid}-`)), [], 'the dead child\'s spool directory is gone');
+  assert.deepEqual(
+    spoolDirs(dataDir).filter((d) => d.startsWith(`${pid}-`)),
+    [],
+    "the dead child's spool directory is gone",
+  );
   assert.deepEqual(rx.problems, []);
   // What was replayed from disk is still a valid event.
   await assertNormalized(eventsOf(accepted(rx).filter((e) => e.phase === 2)));
@@ -231,20 +281,24 @@ for (const variant of ['end of script', 'process.exit(0)', 'SIGTERM']) {
         writeFileSync(${J(readyFile)}, String(process.pid));
         console.log('ready');`,
     }[variant];
-    const running = child(`
+    const running = child(
+      `
       tracker.init(${J(options)});
       const ids = [];
       for (let i = 0; i < 10; i++) ids.push(tracker.trackError(new Error('left at exit ' + i), { i }));
       console.log(ids.join('\\n'));
       ${ending}
-    `, { timeoutMs: 30000 });
+    `,
+      { timeoutMs: 30000 },
+    );
     if (variant === 'SIGTERM') {
       const pid = Number(await waitForFile(readyFile));
       process.kill(pid, 'SIGTERM');
     }
     const first = await running;
     assert.equal(first.timedOut, false, `the child did not exit: ${first.stderr}`);
-    if (variant === 'SIGTERM') assert.equal(first.signal, 'SIGTERM', `exit code ${first.code}, signal ${first.signal}: ${first.stderr}`);
+    if (variant === 'SIGTERM')
+      assert.equal(first.signal, 'SIGTERM', `exit code ${first.code}, signal ${first.signal}: ${first.stderr}`);
     else assert.equal(first.code, 0, first.stderr);
     const ids = idLines(first.stdout);
     assert.equal(ids.length, 10, first.stdout);
@@ -266,10 +320,13 @@ for (const damage of ['garbage appended', 'last record cut in half']) {
     const port = await closedPort();
     const dataDir = tempDir();
     const options = { dsn: dsnAt(port), legacyEndpoint: legacyAt(port), dataDir };
-    const first = await child(`
+    const first = await child(
+      `
       tracker.init(${J(options)});
       for (let i = 0; i < 10; i++) console.log(tracker.trackError(new Error('spooled ' + i), { i }));
-    `, { timeoutMs: 30000 });
+    `,
+      { timeoutMs: 30000 },
+    );
     assert.equal(first.code, 0, first.stderr);
     const ids = idLines(first.stdout);
     assert.equal(ids.length, 10);
@@ -278,10 +335,13 @@ for (const damage of ['garbage appended', 'last record cut in half']) {
     assert.equal(dirs.length, 1, `spool dirs: ${dirs}`);
     assert.match(dirs[0], /^\d+-[0-9a-f]{8}$/);
     const dir = join(dataDir, 'spool', dirs[0]);
-    const segs = readdirSync(dir).filter((f) => /^\d{8}\.seg$/.test(f)).sort();
+    const segs = readdirSync(dir)
+      .filter((f) => /^\d{8}\.seg$/.test(f))
+      .sort();
     assert.ok(segs.length >= 1, `no segments in ${dir}`);
     const bySeg = segs.map((f) => ({ f, lines: parseSpoolFile(join(dir, f)) }));
-    for (const { f, lines } of bySeg) for (const l of lines) assert.ok(l.intact, `${f} has a damaged line before the test touched it`);
+    for (const { f, lines } of bySeg)
+      for (const l of lines) assert.ok(l.intact, `${f} has a damaged line before the test touched it`);
     const records = bySeg.flatMap(({ lines }) => lines.map((l) => l.json));
     assert.deepEqual(sorted(records.map((r) => r.id)), sorted(ids), 'the spool holds exactly the 10 events');
     for (const r of records) assert.deepEqual(sorted(r.sinks), ['legacy', 'sentry']);
@@ -290,11 +350,14 @@ for (const damage of ['garbage appended', 'last record cut in half']) {
     const path = join(dir, newest.f);
     let intact = ids;
     if (damage === 'garbage appended') {
-      appendFileSync(path, Buffer.concat([
-        Buffer.from('0badc0de {"id":"00000000000000000000000000000000","sinks":["sentry"]}\n'),
-        Buffer.from([0, 0xff, 0xfe, 0x13, 0x37]),
-        Buffer.from('torn garbage without a newline'),
-      ]));
+      appendFileSync(
+        path,
+        Buffer.concat([
+          Buffer.from('0badc0de {"id":"00000000000000000000000000000000","sinks":["sentry"]}\n'),
+          Buffer.from([0, 0xff, 0xfe, 0x13, 0x37]),
+          Buffer.from('torn garbage without a newline'),
+        ]),
+      );
     } else {
       const last = newest.lines.at(-1);
       truncateSync(path, last.start + Math.floor((last.end - last.start) / 2));
@@ -323,12 +386,23 @@ test('audit trail: one captured line per event, one delivered or failed per sink
   // The refusal echoes the event's message, as proxies and WAFs do: the audit must not keep it.
   const rx = await receiver({
     // Matched on the message, not the raw body: context lines carry this test's source.
-    respond: (kind, req, rec) => (kind === 'sentry' && mainValue(rec).includes('poison-pill')
-      ? { status: 400, headers: { 'content-type': 'text/plain' }, body: `invalid event: poison-pill checkout failed for basket ${planted.message}` }
-      : undefined),
+    respond: (kind, req, rec) =>
+      kind === 'sentry' && mainValue(rec).includes('poison-pill')
+        ? {
+            status: 400,
+            headers: { 'content-type': 'text/plain' },
+            body: `invalid event: poison-pill checkout failed for basket ${planted.message}`,
+          }
+        : undefined,
   });
   const dataDir = tempDir();
-  const options = { dsn: rx.dsn, legacyEndpoint: rx.legacyUrl, dataDir, release: 'shop@9.9.9', environment: 'audit-test' };
+  const options = {
+    dsn: rx.dsn,
+    legacyEndpoint: rx.legacyUrl,
+    dataDir,
+    release: 'shop@9.9.9',
+    environment: 'audit-test',
+  };
   const res = await child(`
     tracker.init(${J(options)});
     const ids = [];
@@ -347,7 +421,9 @@ test('audit trail: one captured line per event, one delivered or failed per sink
   const poison = ids[3];
 
   // The planted values did leave the process, so their absence from the audit means something.
-  const raw = accepted(rx).map((e) => e.raw).join('\n');
+  const raw = accepted(rx)
+    .map((e) => e.raw)
+    .join('\n');
   assert.ok(raw.includes(planted.message) && raw.includes(planted.context), 'planted values reach Sentry');
   assert.deepEqual(sorted(acceptedIds(rx)), sorted(ids.filter((id) => id !== poison)));
   assert.deepEqual(sorted(acceptedLegacyIds(rx)), sorted(ids));
@@ -357,12 +433,21 @@ test('audit trail: one captured line per event, one delivered or failed per sink
     const mine = lines.filter((l) => l.eventId === id);
     assert.equal(mine.filter((l) => l.action === 'captured' && l.sink === null).length, 1, `captured lines of ${id}`);
     for (const sink of ['sentry', 'legacy']) {
-      const ends = mine.filter((l) => l.sink === sink && (l.action === 'delivered' || l.action === 'failed')).map((l) => l.action);
+      const ends = mine
+        .filter((l) => l.sink === sink && (l.action === 'delivered' || l.action === 'failed'))
+        .map((l) => l.action);
       const expected = id === poison && sink === 'sentry' ? ['failed'] : ['delivered'];
       assert.deepEqual(ends, expected, `${sink} outcome of ${id}`);
-      assert.ok(mine.filter((l) => l.sink === sink && l.action === 'retry').length <= 1, `retry lines of ${id} at ${sink}`);
+      assert.ok(
+        mine.filter((l) => l.sink === sink && l.action === 'retry').length <= 1,
+        `retry lines of ${id} at ${sink}`,
+      );
     }
-    assert.deepEqual(mine.filter((l) => l.sink === 'outbox'), [], 'no outbox lines with sinks configured');
+    assert.deepEqual(
+      mine.filter((l) => l.sink === 'outbox'),
+      [],
+      'no outbox lines with sinks configured',
+    );
     for (const l of mine) {
       assert.equal(l.release, 'shop@9.9.9');
       assert.equal(l.environment, 'audit-test');
@@ -374,7 +459,11 @@ test('audit trail: one captured line per event, one delivered or failed per sink
   for (const l of lines) {
     assert.ok(['captured', 'delivered', 'retry', 'failed'].includes(l.action), J(l));
     const allowed = ['ts', 'eventId', 'action', 'sink', 'fingerprint', 'release', 'environment', 'reason'];
-    assert.deepEqual(Object.keys(l).filter((k) => !allowed.includes(k)), [], `unexpected audit fields: ${J(l)}`);
+    assert.deepEqual(
+      Object.keys(l).filter((k) => !allowed.includes(k)),
+      [],
+      `unexpected audit fields: ${J(l)}`,
+    );
   }
   for (const [what, value] of Object.entries(planted)) {
     const hit = text.split('\n').find((l) => l.includes(value));
@@ -392,7 +481,8 @@ test('memory cap: past maxQueueMemoryBytes events wait in the spool, and peak RS
   const run = async (cap) => {
     const port = await closedPort();
     const options = { dsn: dsnAt(port), dataDir: tempDir(), maxQueueMemoryBytes: cap };
-    const res = await child(`
+    const res = await child(
+      `
       tracker.init(${J(options)});
       let peak = process.memoryUsage().rss;
       const sample = () => { peak = Math.max(peak, process.memoryUsage().rss); };
@@ -409,7 +499,9 @@ test('memory cap: past maxQueueMemoryBytes events wait in the spool, and peak RS
       sample();
       clearInterval(sampler);
       console.log(JSON.stringify({ peak, stats: tracker.stats() }));
-    `, { timeoutMs: 60000 });
+    `,
+      { timeoutMs: 60000 },
+    );
     assert.equal(res.timedOut, false, `child with cap ${cap} did not spool 20000 events in time: ${res.stderr}`);
     assert.equal(res.code, 0, res.stderr);
     const out = JSON.parse(res.stdout.trim().split('\n').at(-1));
@@ -421,6 +513,8 @@ test('memory cap: past maxQueueMemoryBytes events wait in the spool, and peak RS
   const uncapped = await run(512 * 1024 * 1024);
   const mb = (b) => (b / 1048576).toFixed(1);
   console.log(`peak RSS with maxQueueMemoryBytes 1 MB: ${mb(capped)} MiB; with 512 MiB: ${mb(uncapped)} MiB`);
-  assert.ok(uncapped - capped >= 30 * 1048576,
-    `capped peak ${mb(capped)} MiB is not at least 30 MiB below uncapped ${mb(uncapped)} MiB`);
+  assert.ok(
+    uncapped - capped >= 30 * 1048576,
+    `capped peak ${mb(capped)} MiB is not at least 30 MiB below uncapped ${mb(uncapped)} MiB`,
+  );
 });

@@ -18,7 +18,10 @@ const stripSlash = (s) => String(s).replace(/\/+$/, '');
 
 /** Violation collected while handling one request; carries the HTTP status to answer. */
 class Violation extends Error {
-  constructor(message, status = 400) { super(message); this.status = status; }
+  constructor(message, status = 400) {
+    super(message);
+    this.status = status;
+  }
 }
 
 function decodeBody(req, raw) {
@@ -43,7 +46,10 @@ function authProblems(req, url, publicKey) {
     if (!m) return [`X-Sentry-Auth must start with "Sentry ": ${JSON.stringify(header)}`];
     for (const pair of m[1].split(',')) {
       const kv = /^\s*(\w+)=([^\s,]*)\s*$/.exec(pair);
-      if (!kv) { problems.push(`X-Sentry-Auth has a malformed pair ${JSON.stringify(pair)}`); continue; }
+      if (!kv) {
+        problems.push(`X-Sentry-Auth has a malformed pair ${JSON.stringify(pair)}`);
+        continue;
+      }
       if (kv[1] in fields) problems.push(`X-Sentry-Auth repeats ${kv[1]}`);
       fields[kv[1]] = kv[2];
     }
@@ -53,8 +59,10 @@ function authProblems(req, url, publicKey) {
   } else {
     return ['missing X-Sentry-Auth header (and no sentry_key in the query string)'];
   }
-  if (fields.sentry_version !== '7') problems.push(`sentry_version must be 7, got ${JSON.stringify(fields.sentry_version)}`);
-  if (fields.sentry_key !== publicKey) problems.push(`sentry_key ${JSON.stringify(fields.sentry_key)} != ${JSON.stringify(publicKey)}`);
+  if (fields.sentry_version !== '7')
+    problems.push(`sentry_version must be 7, got ${JSON.stringify(fields.sentry_version)}`);
+  if (fields.sentry_key !== publicKey)
+    problems.push(`sentry_key ${JSON.stringify(fields.sentry_key)} != ${JSON.stringify(publicKey)}`);
   if (fields.sentry_client !== undefined && !CLIENT.test(fields.sentry_client)) {
     problems.push(`sentry_client must be name/version, got ${JSON.stringify(fields.sentry_client)}`);
   }
@@ -80,7 +88,11 @@ export function parseEnvelope(buf, { dsn } = {}) {
   const parseJsonObject = (bytes, what) => {
     const text = bytes.toString('utf8');
     let v;
-    try { v = JSON.parse(text); } catch (e) { throw new Violation(`${what} is not JSON (${e.message}): ${text.slice(0, 200)}`); }
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new Violation(`${what} is not JSON (${e.message}): ${text.slice(0, 200)}`);
+    }
     if (!isObject(v)) throw new Violation(`${what} is not a JSON object: ${text.slice(0, 200)}`);
     return v;
   };
@@ -91,22 +103,31 @@ export function parseEnvelope(buf, { dsn } = {}) {
     const n = items.length;
     if (buf[pos] === 10) throw new Violation(`empty line at byte ${pos} before item ${n}`);
     const header = parseJsonObject(readLine(`item ${n} header`), `item ${n} header`);
-    if (typeof header.type !== 'string') throw new Violation(`item ${n} header has no string "type": ${JSON.stringify(header)}`);
+    if (typeof header.type !== 'string')
+      throw new Violation(`item ${n} header has no string "type": ${JSON.stringify(header)}`);
     let payload;
     if (header.length !== undefined) {
       const len = header.length;
-      if (!Number.isInteger(len) || len < 0) throw new Violation(`item ${n} length is not a non-negative integer: ${JSON.stringify(len)}`);
-      if (pos + len > buf.length) throw new Violation(`item ${n} (${header.type}) length ${len} overruns the body (${buf.length - pos} bytes left)`);
+      if (!Number.isInteger(len) || len < 0)
+        throw new Violation(`item ${n} length is not a non-negative integer: ${JSON.stringify(len)}`);
+      if (pos + len > buf.length)
+        throw new Violation(
+          `item ${n} (${header.type}) length ${len} overruns the body (${buf.length - pos} bytes left)`,
+        );
       payload = buf.subarray(pos, pos + len);
       // A JSON item ending in \n almost always means the length counted the
       // terminator; only binary attachments may legitimately end that way.
       if (header.type !== 'attachment' && payload.at(-1) === 10) {
-        throw new Violation(`item ${n} (${header.type}) payload of length ${len} ends in \\n (length counts the terminator?)`);
+        throw new Violation(
+          `item ${n} (${header.type}) payload of length ${len} ends in \\n (length counts the terminator?)`,
+        );
       }
       pos += len;
       if (pos < buf.length) {
         if (buf[pos] !== 10) {
-          throw new Violation(`item ${n} (${header.type}) payload of length ${len} is not followed by \\n (byte length wrong?)`);
+          throw new Violation(
+            `item ${n} (${header.type}) payload of length ${len} is not followed by \\n (byte length wrong?)`,
+          );
         }
         pos += 1;
       }
@@ -114,7 +135,11 @@ export function parseEnvelope(buf, { dsn } = {}) {
       payload = readLine(`item ${n} payload`);
     }
     const item = { header, payload };
-    try { item.json = JSON.parse(payload.toString('utf8')); } catch { /* binary/attachment: fine */ }
+    try {
+      item.json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      /* binary/attachment: fine */
+    }
     items.push(item);
   }
 
@@ -131,12 +156,18 @@ export function parseEnvelope(buf, { dsn } = {}) {
   const eventItems = items.filter((i) => i.header.type === 'event');
   if (eventItems.length > 1) problems.push(`${eventItems.length} event items in one envelope (max 1)`);
   for (const { json: event } of eventItems) {
-    if (!isObject(event)) { problems.push('event item payload is not a JSON object'); continue; }
-    if (!HEX32.test(event.event_id ?? '')) problems.push(`event.event_id must be 32 lowercase hex, got ${JSON.stringify(event.event_id)}`);
+    if (!isObject(event)) {
+      problems.push('event item payload is not a JSON object');
+      continue;
+    }
+    if (!HEX32.test(event.event_id ?? ''))
+      problems.push(`event.event_id must be 32 lowercase hex, got ${JSON.stringify(event.event_id)}`);
     if (headers.event_id === undefined) problems.push('envelope header lacks event_id although it carries an event');
     // The spec allows the dashed UUID form in envelope headers, so compare the hex digits.
     else if (String(headers.event_id).replace(/-/g, '').toLowerCase() !== event.event_id) {
-      problems.push(`envelope header event_id ${JSON.stringify(headers.event_id)} != event.event_id ${JSON.stringify(event.event_id)}`);
+      problems.push(
+        `envelope header event_id ${JSON.stringify(headers.event_id)} != event.event_id ${JSON.stringify(event.event_id)}`,
+      );
     }
   }
   return { headers, items, problems };
@@ -144,13 +175,22 @@ export function parseEnvelope(buf, { dsn } = {}) {
 
 function parseLegacy(req, body, legacyToken) {
   if (legacyToken !== undefined && req.headers.authorization !== `Bearer ${legacyToken}`) {
-    throw new Violation(`legacy Authorization must be "Bearer <token>", got ${JSON.stringify(req.headers.authorization)}`, 401);
+    throw new Violation(
+      `legacy Authorization must be "Bearer <token>", got ${JSON.stringify(req.headers.authorization)}`,
+      401,
+    );
   }
   if (mediaType(req.headers['content-type']) !== 'application/json') {
-    throw new Violation(`legacy Content-Type must be application/json, got ${JSON.stringify(req.headers['content-type'])}`);
+    throw new Violation(
+      `legacy Content-Type must be application/json, got ${JSON.stringify(req.headers['content-type'])}`,
+    );
   }
   let parsed;
-  try { parsed = JSON.parse(body.toString('utf8')); } catch (e) { throw new Violation(`legacy body is not JSON: ${e.message}`); }
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw new Violation(`legacy body is not JSON: ${e.message}`);
+  }
   if (!isObject(parsed) || !Array.isArray(parsed.errors) || parsed.errors.length === 0) {
     throw new Violation('legacy body must be {"errors": [...]} with a non-empty array');
   }
@@ -171,16 +211,34 @@ function parseLegacy(req, body, legacyToken) {
  * e.g. one a closed receiver used, to show what waited for it is delivered.
  * `allowAborted` (default false): a request whose client went away before its body arrived
  * (a process killed mid-request) is counted in `aborted` instead of being a problem.
+ * `tag` (optional): called when a connection is accepted; every record of a request on that
+ * connection carries what it returned as `tag`. A test that kills one client and starts the
+ * next can tell their requests apart, however late the first one's are handled.
  */
 export async function startReceiver(opts = {}) {
   const {
-    publicKey = 'testpublickey', projectId = '42', legacyToken = undefined, respond = undefined, port = 0, allowAborted = false,
+    publicKey = 'testpublickey',
+    projectId = '42',
+    legacyToken = undefined,
+    respond = undefined,
+    port = 0,
+    allowAborted = false,
+    tag = undefined,
   } = opts;
   const envelopePath = `/api/${projectId}/envelope/`;
   const r = {
-    port: 0, dsn: '', legacyUrl: '',
-    envelopes: [], events: [], legacyRequests: [], legacyErrors: [], problems: [], requests: 0, aborted: 0,
-    waitFor, close,
+    port: 0,
+    dsn: '',
+    legacyUrl: '',
+    envelopes: [],
+    events: [],
+    legacyRequests: [],
+    legacyErrors: [],
+    problems: [],
+    requests: 0,
+    aborted: 0,
+    waitFor,
+    close,
   };
 
   async function handle(req, res) {
@@ -212,7 +270,9 @@ export async function startReceiver(opts = {}) {
       if (kind === 'sentry') {
         const pre = authProblems(req, url, publicKey);
         if (mediaType(req.headers['content-type']) !== 'application/x-sentry-envelope') {
-          pre.push(`Content-Type must be application/x-sentry-envelope, got ${JSON.stringify(req.headers['content-type'])}`);
+          pre.push(
+            `Content-Type must be application/x-sentry-envelope, got ${JSON.stringify(req.headers['content-type'])}`,
+          );
         }
         if (pre.length) return fail(pre);
         const decoded = decodeBody(req, raw);
@@ -235,6 +295,7 @@ export async function startReceiver(opts = {}) {
     else if (override?.delayMs) answer = { ...answer, delayMs: override.delayMs };
     // Recorded only now so every record already carries the status it gets.
     record.status = answer.status;
+    if (tag) record.tag = tags.get(req.socket);
     if (kind === 'sentry') {
       r.envelopes.push(record);
       for (const i of record.items) if (i.header.type === 'event') r.events.push(i.json);
@@ -245,6 +306,7 @@ export async function startReceiver(opts = {}) {
     return send(answer);
   }
 
+  const tags = new WeakMap();
   const server = createServer((req, res) => {
     handle(req, res).catch((e) => {
       if (allowAborted && e?.code === 'ECONNRESET' && req.destroyed) {
@@ -260,16 +322,20 @@ export async function startReceiver(opts = {}) {
     const deadline = Date.now() + timeoutMs;
     let lastError;
     for (;;) {
-      try { if (predicate(r)) return r; } catch (e) { lastError = e; }
+      try {
+        if (predicate(r)) return r;
+      } catch (e) {
+        lastError = e;
+      }
       if (Date.now() >= deadline) break;
       await sleep(10);
     }
     throw new Error(
       `waitFor timed out after ${timeoutMs} ms: ${predicate.toString()}\n` +
-      (lastError ? `  predicate last threw: ${lastError.message}\n` : '') +
-      `  requests=${r.requests} envelopes=${r.envelopes.length} events=${r.events.length} ` +
-      `legacyRequests=${r.legacyRequests.length} legacyErrors=${r.legacyErrors.length}\n` +
-      `  problems=${JSON.stringify(r.problems, null, 2)}`,
+        (lastError ? `  predicate last threw: ${lastError.message}\n` : '') +
+        `  requests=${r.requests} envelopes=${r.envelopes.length} events=${r.events.length} ` +
+        `legacyRequests=${r.legacyRequests.length} legacyErrors=${r.legacyErrors.length}\n` +
+        `  problems=${JSON.stringify(r.problems, null, 2)}`,
     );
   }
 
@@ -279,6 +345,7 @@ export async function startReceiver(opts = {}) {
   }
 
   // Loopback only: tests must never expose or reach anything off this machine.
+  if (tag) server.on('connection', (socket) => tags.set(socket, tag()));
   await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   r.port = server.address().port;
   r.dsn = `http://${publicKey}@127.0.0.1:${r.port}/${projectId}`;
