@@ -17,6 +17,7 @@ use crate::log;
 use crate::options::Config;
 use crate::spool::{Durable, Record, SpoolRef};
 use sentry_types::protocol::v7::Event;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -95,21 +96,22 @@ impl Finished {
         self
     }
 
-    /// The event to send, parsed from memory or read back from the spool.
+    /// The spool record as written: from memory, or read back from the spool.
+    pub fn payload(&self) -> Result<Cow<'_, [u8]>, String> {
+        match (&self.body, self.spooled, &self.durable.spool) {
+            (Body::Memory(bytes), _, _) => Ok(Cow::Borrowed(bytes)),
+            (Body::Spooled, Some(at), Some(spool)) => spool
+                .read(at)
+                .map(Cow::Owned)
+                .map_err(|e| format!("spool read failed: {e}")),
+            _ => Err("the event is neither in memory nor in the spool".into()),
+        }
+    }
+
+    /// The event to send, parsed from its spool record.
     pub fn content(&self) -> Result<Content, String> {
-        let read;
-        let bytes: &[u8] = match (&self.body, self.spooled, &self.durable.spool) {
-            (Body::Memory(bytes), _, _) => bytes,
-            (Body::Spooled, Some(at), Some(spool)) => {
-                read = spool
-                    .read(at)
-                    .map_err(|e| format!("spool read failed: {e}"))?;
-                &read
-            }
-            _ => return Err("the event is neither in memory nor in the spool".into()),
-        };
-        let record: Record =
-            serde_json::from_slice(bytes).map_err(|e| format!("spool record unreadable: {e}"))?;
+        let record: Record = serde_json::from_slice(&self.payload()?)
+            .map_err(|e| format!("spool record unreadable: {e}"))?;
         Ok(Content {
             event: record.event,
             stack: record.stack,

@@ -28,8 +28,17 @@ impl Outbox {
     }
 
     fn append(&self, event: &Finished) -> std::io::Result<()> {
-        let content = event.content().map_err(std::io::Error::other)?;
-        let mut line = serde_json::to_vec(&content.event)?;
+        // The event as the spool record holds it, copied without being parsed: this runs on
+        // the worker, and a parse and a serialisation per event cost it a tenth of its speed.
+        #[derive(serde::Deserialize)]
+        struct EventOf<'a> {
+            #[serde(borrow)]
+            event: &'a serde_json::value::RawValue,
+        }
+        let payload = event.payload().map_err(std::io::Error::other)?;
+        let record: EventOf<'_> = serde_json::from_slice(&payload)?;
+        let mut line = Vec::with_capacity(record.event.get().len() + 1);
+        line.extend_from_slice(record.event.get().as_bytes());
         line.push(b'\n');
         let mut file = self.file.lock();
         if file.is_none() {
