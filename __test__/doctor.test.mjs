@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { runNode, tempDir } from './support/child.mjs';
-import { startReceiver } from './support/receiver.mjs';
+import { closedPort, startReceiver } from './support/receiver.mjs';
 
 const CLI = resolve(import.meta.dirname, '..', 'bin', 'error-tracker.mjs');
 
@@ -44,12 +44,6 @@ function cli(args, env, { timeoutMs = 60_000 } = {}) {
 const doctor = (env, options) => cli(['doctor'], env, options);
 
 /** A loopback port with nothing listening on it. */
-async function closedPort() {
-  const r = await startReceiver();
-  const { port } = r;
-  await r.close();
-  return port;
-}
 
 /** Every file under `dir`, as [path, text]. */
 function filesUnder(dir) {

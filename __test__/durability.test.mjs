@@ -12,7 +12,7 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, trunca
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
-import { startReceiver } from './support/receiver.mjs';
+import { closedPort, startReceiver } from './support/receiver.mjs';
 import { assertNormalized } from './support/normalize.mjs';
 import { runNode, tempDir } from './support/child.mjs';
 
@@ -44,13 +44,6 @@ async function receiver(opts) {
   return r;
 }
 
-/** A port nothing listens on (a receiver's, just closed): the ingest is down. */
-async function closedPort() {
-  const r = await startReceiver();
-  const { port } = r;
-  await r.close();
-  return port;
-}
 const dsnAt = (port) => `http://testpublickey@127.0.0.1:${port}/42`;
 const legacyAt = (port) => `http://127.0.0.1:${port}/capture-error`;
 

@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { startReceiver } from './support/receiver.mjs';
+import { closedPort, startReceiver } from './support/receiver.mjs';
 import { assertNormalized } from './support/normalize.mjs';
 import { runNode, tempDir } from './support/child.mjs';
 
@@ -48,12 +48,6 @@ async function receiver(opts) {
   const r = await startReceiver(opts);
   open.push(r);
   return r;
-}
-async function closedPort() {
-  const r = await startReceiver();
-  const { port } = r;
-  await r.close();
-  return port;
 }
 const dsnAt = (port) => `http://testpublickey@127.0.0.1:${port}/42`;
 

@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startReceiver } from './support/receiver.mjs';
+import { closedPort, startReceiver } from './support/receiver.mjs';
 import { runNode, tempDir } from './support/child.mjs';
 
 const J = JSON.stringify;
@@ -19,13 +19,6 @@ const open = [];
 after(async () => {
   for (const r of open) await r.close();
 });
-
-async function closedPort() {
-  const r = await startReceiver();
-  const { port } = r;
-  await r.close();
-  return port;
-}
 
 /** Every regular file under `dir`, recursively. */
 function files(dir) {

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startReceiver } from './support/receiver.mjs';
+import { closedPort, startReceiver } from './support/receiver.mjs';
 import { assertNormalized } from './support/normalize.mjs';
 import { tempDir } from './support/child.mjs';
 
@@ -87,14 +87,6 @@ function readAudit(dataDir) {
 
 /** The actions audited for `id` at `sink` (null: the capture), in file order. */
 const actions = (audit, id, sink) => audit.filter((a) => a.eventId === id && a.sink === sink).map((a) => a.action);
-
-/** A port nothing listens on: a receiver's, just closed. */
-async function closedPort() {
-  const r = await startReceiver();
-  const { port } = r;
-  await r.close();
-  return port;
-}
 
 test('429 with Retry-After: 1 pauses Sentry for a second, then everything is delivered', async () => {
   // The ingest answers 429 until the test has seen the limit in stats(): a probe after each

@@ -337,17 +337,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn past_the_cap_captures_spill_encrypted_and_come_back_in_order() {
+    /// A setup in a fresh temporary `dataDir`, and where its spill file goes.
+    fn fresh() -> (std::path::PathBuf, Arc<Setup>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("et-buffer-{}", Uuid::new_v4().simple()));
         let setup = setup(&dir);
-        let buffer = Buffer::new(20 * 1024);
-        for seq in 0..50 {
-            buffer.push(job(seq, &setup, "Jane Plaintext-Doe"));
-        }
-        let spilled = buffer.spilled.load(Relaxed);
-        assert!(spilled >= 40, "{spilled} of 50 spilled past a 20 KiB cap");
-        assert!(buffer.held() <= 20 * 1024, "{} bytes held", buffer.held());
         let file = setup
             .durable
             .spool
@@ -355,6 +348,19 @@ mod tests {
             .unwrap()
             .dir()
             .join("raw.spill");
+        (dir, setup, file)
+    }
+
+    #[test]
+    fn past_the_cap_captures_spill_encrypted_and_come_back_in_order() {
+        let (dir, setup, file) = fresh();
+        let buffer = Buffer::new(20 * 1024);
+        for seq in 0..50 {
+            buffer.push(job(seq, &setup, "Jane Plaintext-Doe"));
+        }
+        let spilled = buffer.spilled.load(Relaxed);
+        assert!(spilled >= 40, "{spilled} of 50 spilled past a 20 KiB cap");
+        assert!(buffer.held() <= 20 * 1024, "{} bytes held", buffer.held());
         buffer
             .spill
             .lock()
@@ -388,18 +394,10 @@ mod tests {
 
     #[test]
     fn a_tampered_spill_is_reported_not_trusted() {
-        let dir = std::env::temp_dir().join(format!("et-buffer-{}", Uuid::new_v4().simple()));
-        let setup = setup(&dir);
+        let (dir, setup, file) = fresh();
         let buffer = Buffer::new(0);
         buffer.push(job(0, &setup, "a"));
         buffer.push(job(1, &setup, "b"));
-        let file = setup
-            .durable
-            .spool
-            .as_ref()
-            .unwrap()
-            .dir()
-            .join("raw.spill");
         buffer
             .spill
             .lock()

@@ -352,3 +352,11 @@ export async function startReceiver(opts = {}) {
   r.legacyUrl = `http://127.0.0.1:${r.port}/capture-error`;
   return r;
 }
+
+/** A loopback port nothing listens on (a receiver's, just closed): an ingest that is down. */
+export async function closedPort() {
+  const r = await startReceiver();
+  const { port } = r;
+  await r.close();
+  return port;
+}
