@@ -61,8 +61,8 @@ pub fn configure(config: Config, host: Host) -> Result<Arc<Setup>, ConfigError> 
         config.release.as_deref().unwrap_or("(none)"),
     ));
     warn_ignored(&config);
-    BUFFER.set_cap(config.max_queue_memory_bytes);
     let setup = Arc::new(Setup::open(config, host)?);
+    BUFFER.set_cap(setup.config.max_queue_memory_bytes);
     replay(&setup);
     *pipeline().setup.write() = Some(setup.clone());
     Ok(setup)
