@@ -55,6 +55,8 @@ impl Setup {
                 spool,
                 audit: Audit::new(config.data_dir.join("audit"), config.audit_retention_days),
                 problem,
+                release: config.release.as_deref().map(Arc::from),
+                environment: Some(Arc::from(config.environment.as_str())),
             }),
             config,
             host,

@@ -44,8 +44,10 @@ pub struct Finished {
     pub id: String,
     /// Grouping key: the same throw site gives the same fingerprint.
     pub fingerprint: String,
-    pub release: Option<String>,
-    pub environment: Option<String>,
+    /// Shared with the setup's own when they are the same (they nearly always are): an event
+    /// waiting for a sink should cost as few bytes as it can.
+    pub release: Option<Arc<str>>,
+    pub environment: Option<Arc<str>>,
     body: Body,
     spooled: Option<SpoolRef>,
     durable: Arc<Durable>,
@@ -78,8 +80,8 @@ impl Finished {
             seq,
             id: record.id.clone(),
             fingerprint: record.fingerprint.clone(),
-            release: record.event.release.as_deref().map(str::to_owned),
-            environment: record.event.environment.as_deref().map(str::to_owned),
+            release: shared(record.event.release.as_deref(), &durable.release),
+            environment: shared(record.event.environment.as_deref(), &durable.environment),
             body,
             spooled,
             durable,
@@ -205,6 +207,15 @@ impl Drop for Finished {
         if let (Body::Memory(bytes), Some(_)) = (&self.body, self.spooled) {
             BUFFER.release_finished(bytes.len());
         }
+    }
+}
+
+/// `text` as an `Arc<str>`: `known`'s own when they are equal.
+fn shared(text: Option<&str>, known: &Option<Arc<str>>) -> Option<Arc<str>> {
+    let text = text?;
+    match known {
+        Some(k) if **k == *text => Some(k.clone()),
+        _ => Some(Arc::from(text)),
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Durable {
     pub audit: Audit,
     /// Why events are not kept under `dataDir`, if they are not.
     pub problem: Option<String>,
+    /// The setup's release and environment, which its events share.
+    pub release: Option<std::sync::Arc<str>>,
+    pub environment: Option<std::sync::Arc<str>>,
 }
 
 /// Where one event's record lies.
