@@ -9,6 +9,16 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** What the buffer holds now. */
+export interface BufferStats {
+  /** Bytes held in memory for errors that wait: raw captures and finished events. */
+  bytes: number
+  /** `maxQueueMemoryBytes`, the most `bytes` may be. */
+  capBytes: number
+  /** Captures past the cap, sealed in the spill file until the worker reads them back. */
+  spilled: number
+}
+
 /**
  * Flushes like `flush`, then stops the tracker's senders. The tracker never keeps Node
  * alive, so the process exits by itself afterwards. A later `trackError` starts afresh
@@ -277,6 +287,8 @@ export interface Stats {
    * appear here: a malformed one throws.
    */
   configErrors: Array<ConfigError>
+  /** The buffer between capture and the sinks (README, "Memory: one buffer, one cap"). */
+  buffer: BufferStats
 }
 
 /**

@@ -67,11 +67,12 @@ async function storm(count, dataDir, port, deliver) {
     // that over from the parent it was forked from, which here holds the earlier runs' files.
     const maxRss = Number(/VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
     const waiting = tracker.stats().spooled; // finished by the worker, owed to the sink
+    const buffer = tracker.stats().buffer;
     writeFileSync(${J(gate)}, 'look');
     while (!existsSync(${J(gate)} + '.done')) await new Promise((r) => setTimeout(r, 20));
     const ok = ${deliver ? 'await tracker.flush(300000)' : 'null'};
     // A file, not stdout: process.exit does not wait for a pipe to drain.
-    writeFileSync(${J(gate)} + '.out', JSON.stringify({ maxRss, waiting, ok, stats: tracker.stats(), trail }));
+    writeFileSync(${J(gate)} + '.out', JSON.stringify({ maxRss, waiting, buffer, ok, stats: tracker.stats(), trail }));
     process.exit(0);
   `,
     { env: { NODE_OPTIONS: '--expose-gc' }, timeoutMs: 600000 },
@@ -118,6 +119,11 @@ test('peak RSS does not grow with the storm; spilled captures are sealed; every 
     assert.equal(run.ids.length, count);
     assert.ok(run.spill.length === 1 && run.spillBytes > 0, `captures past the cap were spilled: ${J(run.spill)}`);
     assert.deepEqual(run.leaks, [], 'no file under dataDir holds the planted name in plaintext');
+    // What stats() says of the buffer at the end of the storm: captures spilled, and the bytes
+    // held within the cap (two threads may each take the last room at once: a capture's worth).
+    assert.ok(run.buffer.spilled > 0, J(run.buffer));
+    assert.equal(run.buffer.capBytes, CAP);
+    assert.ok(run.buffer.bytes <= CAP + 64 * 1024, J(run.buffer));
   }
   // Peak RSS is Node itself (about 65 MB), the cap (raw captures and finished events held in
   // memory: about 40 MB of RSS for 32 MiB counted), and each event the worker has finished and

@@ -93,6 +93,16 @@ impl Buffer {
         self.raw.load(Relaxed) + self.finished.load(Relaxed)
     }
 
+    /// The cap in force.
+    pub fn cap(&self) -> usize {
+        self.cap.load(Relaxed)
+    }
+
+    /// Captures in the spill file, not yet read back.
+    pub fn spilled(&self) -> usize {
+        self.spilled.load(Relaxed)
+    }
+
     /// Whether the worker must not stand aside: the cap is reached, or captures are spilled.
     pub fn pressed(&self) -> bool {
         self.spilled.load(Relaxed) > 0 || self.held() > self.cap.load(Relaxed) / 2

@@ -283,6 +283,8 @@ pub struct Stats {
     /// appear here: a malformed one throws.
     #[napi(ts_type = "Array<ConfigError>")]
     pub config_errors: Vec<ConfigErrorStats>,
+    /// The buffer between capture and the sinks (README, "Memory: one buffer, one cap").
+    pub buffer: BufferStats,
 }
 
 /// A malformed environment variable, ignored as if unset until it is fixed.
@@ -294,6 +296,17 @@ pub struct ConfigErrorStats {
     pub option: String,
     /// What is wrong with its value (the value itself is not repeated: it may be a secret).
     pub message: String,
+}
+
+/// What the buffer holds now.
+#[napi(object)]
+pub struct BufferStats {
+    /// Bytes held in memory for errors that wait: raw captures and finished events.
+    pub bytes: i64,
+    /// `maxQueueMemoryBytes`, the most `bytes` may be.
+    pub cap_bytes: i64,
+    /// Captures past the cap, sealed in the spill file until the worker reads them back.
+    pub spilled: i64,
 }
 
 /// One group of errors: the same fingerprint.
@@ -368,6 +381,11 @@ pub fn stats() -> Stats {
             sentry: counts(SinkKind::Sentry),
             legacy: counts(SinkKind::Legacy),
             outbox: counts(SinkKind::Outbox),
+        },
+        buffer: BufferStats {
+            bytes: n(buffer::BUFFER.held() as u64),
+            cap_bytes: n(buffer::BUFFER.cap() as u64),
+            spilled: n(buffer::BUFFER.spilled() as u64),
         },
         storage_error: setup
             .as_ref()
