@@ -195,7 +195,7 @@ struct ByKey<'a> {
 
 impl KeyFilter for ByKey<'_> {
     fn filter(&mut self, key: &str, value: &Value) -> bool {
-        let Some(how) = self.keys.rule(key) else {
+        let Some(how) = self.keys.rule(key, value.is_string()) else {
             return false;
         };
         self.tainted.add_value(value, how);
@@ -511,7 +511,7 @@ mod tests {
             ..ScrubConfig::default()
         };
         let mut doc = screening_event();
-        doc["extra"]["who"] = json!("ticket raised by u-42");
+        doc["extra"]["remark"] = json!("ticket raised by u-42");
         let (out, _) = scrub(&config, doc);
         // echo -n u-42 | openssl dgst -sha256 -hmac pepper
         let id = out["user"]["id"].as_str().unwrap();
@@ -519,7 +519,7 @@ mod tests {
             id,
             "453f7252384d0b42fb2efc71f536e00f5587f9aaafe0b352afcc5036b48f1ce2"
         );
-        assert_eq!(out["extra"]["who"], "ticket raised by [Filtered]");
+        assert_eq!(out["extra"]["remark"], "ticket raised by [Filtered]");
         let (again, _) = scrub(&config, screening_event());
         assert_eq!(
             again["user"]["id"], id,

@@ -23,6 +23,10 @@ pub struct KeyRule {
     pub category: &'static str,
     pub keys: &'static [&'static str],
     pub taint: Taint,
+    /// The rule applies only when the value is a string: `person: "Jane Roe"` goes, while
+    /// `person: { role: "analyst" }` (or a document's `holder: { kind, fullName }`) is an
+    /// object whose own keys are read as usual.
+    pub strings_only: bool,
 }
 
 /// Values under these keys become `"[Filtered]"`, at any depth, in every part of the event.
@@ -30,6 +34,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "person's name",
         taint: Taint::Words,
+        strings_only: false,
         keys: &[
             "name",
             "*name",
@@ -42,16 +47,42 @@ pub const KEY_RULES: &[KeyRule] = &[
             "*aliases",
             "aka",
             "initials",
+            "who",
+        ],
+    },
+    KeyRule {
+        category: "person or holder, when the value is a string",
+        taint: Taint::Words,
+        strings_only: true,
+        keys: &["person", "*holder"],
+    },
+    KeyRule {
+        category: "search term",
+        taint: Taint::Words,
+        strings_only: false,
+        keys: &[
+            "q",
+            "query",
+            "search",
+            "searchterm*",
+            "searchquery",
+            "searchtext",
+            "term",
+            "terms",
+            "keyword",
+            "keywords",
         ],
     },
     KeyRule {
         category: "date or place of birth",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &["dob", "*dob", "*birth*"],
     },
     KeyRule {
         category: "address",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*address*",
             "addr",
@@ -74,6 +105,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "national or official id",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "nationalid*",
             "*nationalid*",
@@ -96,12 +128,14 @@ pub const KEY_RULES: &[KeyRule] = &[
             "idnumber",
             "*idnumber",
             "*documentnumber*",
+            "traveldocument*",
             "nationality",
         ],
     },
     KeyRule {
         category: "contact details",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*email*",
             "*phone*",
@@ -115,6 +149,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "network address",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "ip",
             "ips",
@@ -137,6 +172,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "credential or secret",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*password*",
             "*passwd*",
@@ -168,6 +204,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "payment details",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*cardnumber*",
             "*creditcard*",
@@ -262,6 +299,7 @@ pub const TECHNICAL_KEYS: &[&str] = &[
     "sessionduration",
     "pinned",
     "spinner",
+    "placeholder",
 ];
 
 pub struct ValueRule {
