@@ -9,9 +9,10 @@ use std::collections::HashSet;
 /// a single pass, where a loop over them cost more than the rest of scrubbing a key.
 pub struct Keys {
     words: Regex,
+    /// `words` plus the rules that apply only to string values (all taint by word), so a
+    /// string's key still costs one regex here.
+    words_for_strings: Regex,
     whole: Regex,
-    /// Rules that apply only to string values (all taint by word).
-    strings: Regex,
     technical: HashSet<&'static str>,
 }
 
@@ -33,14 +34,15 @@ impl Keys {
                 (false, Taint::Whole) => whole.push(alternative),
             }
         }
+        strings.extend(words.iter().cloned());
         let compile = |alternatives: Vec<String>| {
             Regex::new(&format!("(?:{})", alternatives.join("|")))
                 .expect("escaped key patterns compile")
         };
         Keys {
             words: compile(words),
+            words_for_strings: compile(strings),
             whole: compile(whole),
-            strings: compile(strings),
             technical: TECHNICAL_KEYS.iter().copied().collect(),
         }
     }
@@ -56,7 +58,12 @@ impl Keys {
         if self.technical.contains(key.as_str()) || self.technical.contains(singular) {
             return None;
         }
-        if self.words.is_match(&key) || is_string && self.strings.is_match(&key) {
+        let words = if is_string {
+            &self.words_for_strings
+        } else {
+            &self.words
+        };
+        if words.is_match(&key) {
             Some(Taint::Words)
         } else if self.whole.is_match(&key) {
             Some(Taint::Whole)
