@@ -105,3 +105,22 @@ test('internalServerError: a ready 500 Response that leaks no stack', async () =
     'the requestId names the captured event',
   );
 });
+
+test('onRequestError: a search term in the path (q=…) reaches no sink (issue 18, item 3)', async () => {
+  const id = tracker.onRequestError(
+    new Error('search backend timed out'),
+    { path: '/api/search?q=Vladimir%20Putin&page=2', method: 'GET', headers: { host: 'app.example' } },
+    { routerKind: 'App Router', routePath: '/api/search', routeType: 'route', renderSource: undefined },
+  );
+  assert.equal(await tracker.flush(10_000), true);
+  const event = rx.events.find((e) => e.event_id === id);
+  assert.ok(event, `no event ${id}; problems ${JSON.stringify(rx.problems)}`);
+  assert.equal(event.request.url, 'http://app.example/api/search?q=[Filtered]&page=2');
+  const raw = [
+    ...rx.envelopes.filter((e) => e.raw.includes(id)).map((e) => e.raw),
+    ...rx.legacyRequests.filter((r) => r.raw.includes(id)).map((r) => r.raw),
+  ];
+  assert.equal(raw.length, 2, 'one Sentry envelope and one legacy request');
+  for (const body of raw) assert.doesNotMatch(body, /vladimir|putin/i);
+  assert.equal(event.exception.values.at(-1).value, 'search backend timed out');
+});

@@ -172,6 +172,19 @@ fn read_string(js: &Js, obj: Val, name: &'static std::ffi::CStr, limit: usize) -
 }
 
 fn object(js: &Js, value: Val) -> Thrown {
+    // A thrown Buffer or typed array is bytes, often text: its own properties are its bytes
+    // (`{"0":106,"1":97,…}`), which say nothing about the error and may spell personal data.
+    // It reads as it does in context.
+    if js.is_typed_array(value) {
+        let name = js
+            .constructor_name(value, 64)
+            .unwrap_or_else(|| "TypedArray".into());
+        return Thrown {
+            ty: "Error".to_owned(),
+            message: format!("Non-Error exception captured with value: [{name}]"),
+            ..Thrown::default()
+        };
+    }
     let is_error = js.is_error(value);
     let props = snapshot::own_properties(js, value, Limits::CONTEXT, NOT_PROPS);
     let name = read_string(js, value, c"name", 256);

@@ -9,6 +9,9 @@ use std::collections::HashSet;
 /// a single pass, where a loop over them cost more than the rest of scrubbing a key.
 pub struct Keys {
     words: Regex,
+    /// `words` plus the rules that apply only to string values (all taint by word), so a
+    /// string's key still costs one regex here.
+    words_for_strings: Regex,
     whole: Regex,
     technical: HashSet<&'static str>,
 }
@@ -18,30 +21,35 @@ impl Keys {
     pub fn new(extra: &[String]) -> Keys {
         let mut words = Vec::new();
         let mut whole = Vec::new();
+        let mut strings = Vec::new();
         let policy = KEY_RULES
             .iter()
-            .flat_map(|r| r.keys.iter().map(move |k| (*k, r.taint)));
-        let user = extra.iter().map(|k| (k.as_str(), Taint::Whole));
-        for (pattern, taint) in policy.chain(user) {
+            .flat_map(|r| r.keys.iter().map(move |k| (*k, r.taint, r.strings_only)));
+        let user = extra.iter().map(|k| (k.as_str(), Taint::Whole, false));
+        for (pattern, taint, strings_only) in policy.chain(user) {
             let alternative = glob(pattern);
-            match taint {
-                Taint::Words => words.push(alternative),
-                Taint::Whole => whole.push(alternative),
+            match (strings_only, taint) {
+                (true, _) => strings.push(alternative),
+                (false, Taint::Words) => words.push(alternative),
+                (false, Taint::Whole) => whole.push(alternative),
             }
         }
+        strings.extend(words.iter().cloned());
         let compile = |alternatives: Vec<String>| {
             Regex::new(&format!("(?:{})", alternatives.join("|")))
                 .expect("escaped key patterns compile")
         };
         Keys {
             words: compile(words),
+            words_for_strings: compile(strings),
             whole: compile(whole),
             technical: TECHNICAL_KEYS.iter().copied().collect(),
         }
     }
 
     /// How the value under `key` taints the event, if the key names personal data.
-    pub fn rule(&self, key: &str) -> Option<Taint> {
+    /// `is_string` says whether that value is a string (some rules apply only to strings).
+    pub fn rule(&self, key: &str, is_string: bool) -> Option<Taint> {
         let key = normalise(key);
         if key.is_empty() {
             return None;
@@ -50,7 +58,12 @@ impl Keys {
         if self.technical.contains(key.as_str()) || self.technical.contains(singular) {
             return None;
         }
-        if self.words.is_match(&key) {
+        let words = if is_string {
+            &self.words_for_strings
+        } else {
+            &self.words
+        };
+        if words.is_match(&key) {
             Some(Taint::Words)
         } else if self.whole.is_match(&key) {
             Some(Taint::Whole)
@@ -154,8 +167,22 @@ mod tests {
             "sessionId",
             "iban",
             "cardNumber",
+            "q",
+            "query",
+            "search",
+            "searchTerm",
+            "search_term",
+            "term",
+            "keyword",
+            "keywords",
+            "filter[name]",
+            "travelDocument",
+            "travel_document_number",
+            "travelDocumentExpiry",
+            "who",
+            "documentNumber",
         ] {
-            assert!(keys.rule(k).is_some(), "{k} should be filtered");
+            assert!(keys.rule(k, true).is_some(), "{k} should be filtered");
         }
     }
 
@@ -193,18 +220,37 @@ mod tests {
             "matchScore",
             "regime",
             "listName",
+            "placeholder",
+            "placeholders",
+            "query_string",
+            "queryTimeMs",
+            "searchType",
+            "termsAccepted",
+            "whom",
         ] {
-            assert_eq!(keys.rule(k), None, "{k} should be kept");
+            assert_eq!(keys.rule(k, true), None, "{k} should be kept");
         }
     }
 
     #[test]
     fn names_taint_by_word_and_user_keys_extend() {
         let keys = Keys::new(&["customerRef".into(), "*internal*".into()]);
-        assert_eq!(keys.rule("first_name"), Some(Taint::Words));
-        assert_eq!(keys.rule("dob"), Some(Taint::Whole));
-        assert_eq!(keys.rule("customer_ref"), Some(Taint::Whole));
-        assert_eq!(keys.rule("myInternalNote"), Some(Taint::Whole));
-        assert_eq!(keys.rule("customer"), None);
+        assert_eq!(keys.rule("first_name", true), Some(Taint::Words));
+        assert_eq!(keys.rule("dob", true), Some(Taint::Whole));
+        assert_eq!(keys.rule("customer_ref", true), Some(Taint::Whole));
+        assert_eq!(keys.rule("myInternalNote", true), Some(Taint::Whole));
+        assert_eq!(keys.rule("customer", true), None);
+    }
+
+    #[test]
+    fn person_is_personal_only_as_a_string() {
+        let keys = Keys::new(&[]);
+        assert_eq!(keys.rule("person", true), Some(Taint::Words));
+        assert_eq!(keys.rule("Person", true), Some(Taint::Words));
+        assert_eq!(keys.rule("person", false), None);
+        assert_eq!(keys.rule("personId", true), None);
+        assert_eq!(keys.rule("cardHolder", true), Some(Taint::Words));
+        assert_eq!(keys.rule("holder", false), None);
+        assert_eq!(keys.rule("placeholder", true), None);
     }
 }

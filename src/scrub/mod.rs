@@ -195,7 +195,7 @@ struct ByKey<'a> {
 
 impl KeyFilter for ByKey<'_> {
     fn filter(&mut self, key: &str, value: &Value) -> bool {
-        let Some(how) = self.keys.rule(key) else {
+        let Some(how) = self.keys.rule(key, value.is_string()) else {
             return false;
         };
         self.tainted.add_value(value, how);
@@ -249,7 +249,26 @@ struct ByValue<'a> {
 }
 
 impl ByValue<'_> {
+    /// `text` after the value patterns and taint, or `None` if they left it alone. A string
+    /// with `%XX` escapes (or `+` for space in a query) is read decoded too: an email in a URL
+    /// path is `john.smith%40example.com` there. When the decoded text has something to
+    /// remove, the result is that text, decoded, with it removed.
     fn text(&self, text: &str) -> Option<String> {
+        // Base64 of text with an email (say) in it goes whole, as in pass 1.
+        if let Some(decoded) = structured::base64_text(text) {
+            if self.plain_text(&decoded).is_some() {
+                return Some(FILTERED.to_owned());
+            }
+        }
+        if let Some(decoded) = url_decoded(text) {
+            if let Some(out) = self.plain_text(&decoded) {
+                return Some(out);
+            }
+        }
+        self.plain_text(text)
+    }
+
+    fn plain_text(&self, text: &str) -> Option<String> {
         let patterned = self.values.scrub(text);
         let out = match &self.taint {
             Some(m) => match m.scrub(&patterned) {
@@ -281,9 +300,59 @@ impl ByValue<'_> {
                 }
                 map.values_mut().for_each(|v| self.value(v));
             }
-            Value::Number(_) | Value::Bool(_) | Value::Null => {}
+            // A card number given as a JS number (`amount: 4539148803436467`) is still one.
+            Value::Number(n) => {
+                if let Some(digits) = long_integer(n) {
+                    if let Cow::Owned(s) = self.values.scrub(&digits) {
+                        *v = Value::String(s);
+                    }
+                }
+            }
+            Value::Bool(_) | Value::Null => {}
         }
     }
+}
+
+/// The digits of a whole number long enough to be a card number (13 or more), whether JSON
+/// read it as an integer (the JS fast path) or a float (the native copy reads JS numbers as
+/// `f64`).
+fn long_integer(n: &serde_json::Number) -> Option<String> {
+    let digits = if let Some(u) = n.as_u64() {
+        u.to_string()
+    } else {
+        let f = n.as_f64()?;
+        if !(1e12..1e20).contains(&f) || f.fract() != 0.0 {
+            return None;
+        }
+        format!("{f:.0}")
+    };
+    (digits.len() >= 13).then_some(digits)
+}
+
+/// `text` percent-decoded (and, in a query, `+` read as a space), if that changes it.
+fn url_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let escaped = bytes
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
+    let form = text.contains('+') && text.contains('=') && !text.contains(char::is_whitespace);
+    if !escaped && !form {
+        return None;
+    }
+    // `+` means a space only in a query: after `?`, or throughout a bare `a=1&b=2`.
+    let query_at = match text.find('?') {
+        Some(q) if form => q + 1,
+        None if form && !text.contains("://") => 0,
+        _ => text.len(),
+    };
+    let (path, query) = text.split_at(query_at);
+    let mut out = percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned();
+    out.push_str(
+        &percent_encoding::percent_decode_str(&query.replace('+', " ")).decode_utf8_lossy(),
+    );
+    (out != text).then_some(out)
 }
 
 /// The address of this server, as the request names it: the scheme, host and port of
@@ -511,7 +580,7 @@ mod tests {
             ..ScrubConfig::default()
         };
         let mut doc = screening_event();
-        doc["extra"]["who"] = json!("ticket raised by u-42");
+        doc["extra"]["remark"] = json!("ticket raised by u-42");
         let (out, _) = scrub(&config, doc);
         // echo -n u-42 | openssl dgst -sha256 -hmac pepper
         let id = out["user"]["id"].as_str().unwrap();
@@ -519,7 +588,7 @@ mod tests {
             id,
             "453f7252384d0b42fb2efc71f536e00f5587f9aaafe0b352afcc5036b48f1ce2"
         );
-        assert_eq!(out["extra"]["who"], "ticket raised by [Filtered]");
+        assert_eq!(out["extra"]["remark"], "ticket raised by [Filtered]");
         let (again, _) = scrub(&config, screening_event());
         assert_eq!(
             again["user"]["id"], id,

@@ -23,6 +23,10 @@ pub struct KeyRule {
     pub category: &'static str,
     pub keys: &'static [&'static str],
     pub taint: Taint,
+    /// The rule applies only when the value is a string: `person: "Jane Roe"` goes, while
+    /// `person: { role: "analyst" }` (or a document's `holder: { kind, fullName }`) is an
+    /// object whose own keys are read as usual.
+    pub strings_only: bool,
 }
 
 /// Values under these keys become `"[Filtered]"`, at any depth, in every part of the event.
@@ -30,6 +34,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "person's name",
         taint: Taint::Words,
+        strings_only: false,
         keys: &[
             "name",
             "*name",
@@ -42,16 +47,42 @@ pub const KEY_RULES: &[KeyRule] = &[
             "*aliases",
             "aka",
             "initials",
+            "who",
+        ],
+    },
+    KeyRule {
+        category: "person or holder, when the value is a string",
+        taint: Taint::Words,
+        strings_only: true,
+        keys: &["person", "*holder"],
+    },
+    KeyRule {
+        category: "search term",
+        taint: Taint::Words,
+        strings_only: false,
+        keys: &[
+            "q",
+            "query",
+            "search",
+            "searchterm*",
+            "searchquery",
+            "searchtext",
+            "term",
+            "terms",
+            "keyword",
+            "keywords",
         ],
     },
     KeyRule {
         category: "date or place of birth",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &["dob", "*dob", "*birth*"],
     },
     KeyRule {
         category: "address",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*address*",
             "addr",
@@ -74,6 +105,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "national or official id",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "nationalid*",
             "*nationalid*",
@@ -96,12 +128,14 @@ pub const KEY_RULES: &[KeyRule] = &[
             "idnumber",
             "*idnumber",
             "*documentnumber*",
+            "traveldocument*",
             "nationality",
         ],
     },
     KeyRule {
         category: "contact details",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*email*",
             "*phone*",
@@ -115,6 +149,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "network address",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "ip",
             "ips",
@@ -137,6 +172,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "credential or secret",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*password*",
             "*passwd*",
@@ -168,6 +204,7 @@ pub const KEY_RULES: &[KeyRule] = &[
     KeyRule {
         category: "payment details",
         taint: Taint::Whole,
+        strings_only: false,
         keys: &[
             "*cardnumber*",
             "*creditcard*",
@@ -262,6 +299,7 @@ pub const TECHNICAL_KEYS: &[&str] = &[
     "sessionduration",
     "pinned",
     "spinner",
+    "placeholder",
 ];
 
 pub struct ValueRule {
@@ -280,7 +318,8 @@ pub enum Check {
     Whole,
     /// The longest run of digit groups that passes the Luhn checksum (card numbers).
     Luhn,
-    /// The longest run of groups that passes the ISO 13616 mod-97 checksum (IBANs).
+    /// The longest run of groups that passes the ISO 13616 mod-97 checksum and has its
+    /// country's length (IBANs, in any case).
     Iban,
     /// The match, if `std::net::Ipv6Addr` parses it and it stands alone (not `a::b`).
     Ipv6,
@@ -319,20 +358,20 @@ pub const VALUE_RULES: &[ValueRule] = &[
         replace: "[Filtered]",
     },
     ValueRule {
-        name: "email address",
-        pattern: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        name: "email address (Unicode local part and domain too)",
+        pattern: r"[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}",
         check: Check::Whole,
         replace: "[email]",
     },
     ValueRule {
-        name: "payment card number (Luhn-checked, spaces or dashes allowed)",
-        pattern: r"\b\d(?:[ -]?\d){12,}\b",
+        name: "payment card number (Luhn-checked, spaces, dashes or dots allowed)",
+        pattern: r"\b\d(?:[ -]?\d){12,}\b|\b\d{4}(?:\.\d{4}){2}\.\d{1,7}\b|\b\d{4}\.\d{6}\.\d{4,5}\b",
         check: Check::Luhn,
         replace: "[card]",
     },
     ValueRule {
-        name: "IBAN (mod-97 checked)",
-        pattern: r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,}\b",
+        name: "IBAN (mod-97 and length checked, any case)",
+        pattern: r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,}\b",
         check: Check::Iban,
         replace: "[iban]",
     },
@@ -366,6 +405,100 @@ pub const VALUE_RULES: &[ValueRule] = &[
         check: Check::Whole,
         replace: "[postcode]",
     },
+];
+
+/// IBAN lengths by country (the SWIFT IBAN registry): a run of letters and digits that merely
+/// passes mod-97 (1 in 97 do) is not an IBAN unless it also has its country's length.
+pub const IBAN_LENGTHS: &[(&str, usize)] = &[
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BI", 27),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DJ", 27),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FK", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HN", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("LY", 25),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MN", 20),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NI", 28),
+    ("NL", 18),
+    ("NO", 15),
+    ("OM", 23),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("RU", 33),
+    ("SA", 24),
+    ("SC", 31),
+    ("SD", 18),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("SO", 23),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
+    ("YE", 30),
 ];
 
 /// Words too common to taint on their own when a name is split into words.

@@ -35,7 +35,54 @@ pub fn scrub(text: &str, f: &mut dyn KeyFilter, depth: usize) -> Option<String> 
     if let Some(out) = url_or_query(text, f) {
         return Some(out);
     }
+    if let Some(decoded) = base64_text(text) {
+        // Keyed data inside base64 (`eyJmdWxsTmFtZSI6…` is `{"fullName":…}`): the values are
+        // remembered as tainted, and the string goes whole, since re-encoding it would not
+        // make it any more readable.
+        let before = f.filtered();
+        let inner = scrub(&decoded, f, depth + 1);
+        return (inner.is_some() || f.filtered() != before).then(|| FILTERED.to_owned());
+    }
     assignments(text, f)
+}
+
+/// Base64 strings shorter than this are left alone: ids and words are often that short.
+const MIN_BASE64: usize = 16;
+
+/// What `text` says if it is base64 (standard or URL-safe, padded or not) of UTF-8 text:
+/// `None` for anything else, including base64 of binary (hashes, random ids), which stays.
+pub fn base64_text(text: &str) -> Option<String> {
+    let body = text
+        .strip_suffix("==")
+        .or_else(|| text.strip_suffix('='))
+        .unwrap_or(text);
+    if body.len() < MIN_BASE64 || body.len() % 4 == 1 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(body.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in body.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    let decoded = String::from_utf8(bytes).ok()?;
+    let text_like = decoded
+        .chars()
+        .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
+    text_like.then_some(decoded)
 }
 
 /// A URL (its credentials and query) or a bare query string (`a=1&b=2`, with or without `?`).
@@ -226,6 +273,29 @@ mod tests {
         assert_eq!(out.unwrap(), "postgres://[Filtered]@db.internal:5432/app");
         assert!(removed.contains(&"s3cret".to_owned()));
         assert_eq!(run("https://app.example/screen?list=OFSI").0, None);
+    }
+
+    #[test]
+    fn base64_of_text_is_read_inside() {
+        // base64 of {"name":"Jane Roe"} and of {"ref":"A1","list":"OFSI"}
+        let (out, removed) = run("eyJuYW1lIjoiSmFuZSBSb2UifQ==");
+        assert_eq!(out.unwrap(), FILTERED);
+        assert_eq!(removed, ["Jane Roe"]);
+        assert_eq!(run("eyJyZWYiOiJBMSIsImxpc3QiOiJPRlNJIn0").0, None);
+        assert_eq!(
+            base64_text("cGxlYXNlIGNhbGwgbWU").as_deref(),
+            Some("please call me")
+        );
+        // Binary, a hex digest, a plain word, a UUID: not base64 of text.
+        for s in [
+            "3q2+7wATn4D/QQLDKJB+EapV",
+            "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+            "checkSanctionsList",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "REFER_TO_ANALYST",
+        ] {
+            assert_eq!(base64_text(s), None, "{s}");
+        }
     }
 
     #[test]

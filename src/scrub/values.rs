@@ -2,7 +2,7 @@
 //! over every string. A `RegexSet` pass first tells which rules can match at all, so a string
 //! with nothing personal in it costs one scan.
 
-use super::policy::{Check, ValueRule, FILTERED, VALUE_RULES};
+use super::policy::{Check, ValueRule, FILTERED, IBAN_LENGTHS, VALUE_RULES};
 use regex::{Regex, RegexSet};
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
@@ -61,12 +61,23 @@ fn replace<'a>(rule: &Rule, text: &'a str) -> Cow<'a, str> {
     let mut out = String::new();
     let mut last = 0;
     for m in rule.regex.find_iter(text) {
-        let Some((from, to)) = personal_part(rule.check, text, m.start(), m.end()) else {
-            continue;
+        let (start, end) = (m.start(), m.end());
+        let parts = match rule.check {
+            // One candidate can hold several: "GB82WEST12345698765432 and DE89 3704 …" is one
+            // match of the case-insensitive IBAN pattern.
+            Check::Luhn => valid_runs(m.as_str(), 13, 19, card),
+            Check::Iban => valid_runs(m.as_str(), 15, 34, iban),
+            check => personal_part(check, text, start, end).map_or_else(Vec::new, |p| vec![p]),
         };
-        out.push_str(&text[last..from]);
-        out.push_str(rule.replace);
-        last = to;
+        for (a, b) in parts {
+            let (from, to) = match rule.check {
+                Check::Luhn | Check::Iban => (start + a, start + b),
+                _ => (a, b),
+            };
+            out.push_str(&text[last..from]);
+            out.push_str(rule.replace);
+            last = to;
+        }
     }
     if last == 0 && out.is_empty() {
         return Cow::Borrowed(text);
@@ -107,10 +118,33 @@ fn personal_part(check: Check, text: &str, start: usize, end: usize) -> Option<(
     }
 }
 
+/// Every run `best_groups` finds: the longest valid run, then the longest in what is left on
+/// each side of it, and so on; in order.
+fn valid_runs(m: &str, min: usize, max: usize, valid: fn(&str) -> bool) -> Vec<(usize, usize)> {
+    let groups = groups(m);
+    let mut runs = Vec::new();
+    let mut todo = vec![(0, groups.len())];
+    while let Some((lo, hi)) = todo.pop() {
+        if let Some((first, last)) = best_run(m, &groups[lo..hi], min, max, valid) {
+            runs.push((groups[lo + first].0, groups[lo + last].1));
+            todo.push((lo, lo + first));
+            todo.push((lo + last + 1, hi));
+        }
+    }
+    runs.sort_unstable();
+    runs
+}
+
 /// The longest run of whole groups (separated by spaces or dashes) in `m` whose characters
 /// number `min..=max` and pass `valid`: a card number followed by a year, or preceded by a
 /// reference, is still found.
 fn best_groups(m: &str, min: usize, max: usize, valid: fn(&str) -> bool) -> Option<(usize, usize)> {
+    let groups = groups(m);
+    best_run(m, &groups, min, max, valid).map(|(first, last)| (groups[first].0, groups[last].1))
+}
+
+/// The byte ranges of the runs of ASCII letters and digits in `m`.
+fn groups(m: &str) -> Vec<(usize, usize)> {
     let mut groups: Vec<(usize, usize)> = Vec::new();
     let mut start = None;
     for (i, c) in m.char_indices().chain([(m.len(), ' ')]) {
@@ -123,19 +157,31 @@ fn best_groups(m: &str, min: usize, max: usize, valid: fn(&str) -> bool) -> Opti
             _ => {}
         }
     }
+    groups
+}
+
+/// The indexes (first, last) of the longest run of `groups` that passes, as `best_groups`.
+fn best_run(
+    m: &str,
+    groups: &[(usize, usize)],
+    min: usize,
+    max: usize,
+    valid: fn(&str) -> bool,
+) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
+    let span = |(first, last): (usize, usize)| groups[last].1 - groups[first].0;
     for first in 0..groups.len() {
         for last in (first..groups.len()).rev() {
-            let (a, b) = (groups[first].0, groups[last].1);
-            if best.is_some_and(|(x, y)| y - x >= b - a) {
+            if best.is_some_and(|b| span(b) >= span((first, last))) {
                 break;
             }
+            let (a, b) = (groups[first].0, groups[last].1);
             let compact: String = m[a..b]
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .collect();
             if (min..=max).contains(&compact.len()) && valid(&compact) {
-                best = Some((a, b));
+                best = Some((first, last));
                 break;
             }
         }
@@ -168,8 +214,16 @@ fn luhn(digits: &str) -> bool {
 }
 
 fn iban(s: &str) -> bool {
-    let b = s.as_bytes();
+    let upper = s.to_ascii_uppercase();
+    let b = upper.as_bytes();
     if b.len() < 15 || !b[..2].iter().all(u8::is_ascii_uppercase) {
+        return false;
+    }
+    let country = &upper[..2];
+    if !IBAN_LENGTHS
+        .iter()
+        .any(|&(c, len)| c == country && len == b.len())
+    {
         return false;
     }
     // Move the country code and check digits to the end; letters count as 10..35.
@@ -218,6 +272,16 @@ mod tests {
             ("pay GB82 WEST 1234 5698 7654 32 FOR rent", "pay [iban] FOR rent"),
             ("pay GB82WEST12345698765432.", "pay [iban]."),
             ("NI QQ 12 34 56 C on file", "NI [ni-number] on file"),
+            ("pay gb82west12345698765432 now", "pay [iban] now"),
+            (
+                "seen as GB82WEST12345698765432 and DE89 3704 0044 0532 0130 00",
+                "seen as [iban] and [iban]",
+            ),
+            ("pay de89 3704 0044 0532 0130 00", "pay [iban]"),
+            ("card 4539.1488.0343.6467 declined", "card [card] declined"),
+            ("amex 3782.822463.10005", "amex [card]"),
+            ("mail jöhn.smïth@exämple.com ok", "mail [email] ok"),
+            ("mail 用户@例子.广告 ok", "mail [email] ok"),
             ("NI qq123456c", "NI [ni-number]"),
             ("Authorization: Bearer abc123def456ghi", "Authorization: Bearer [token]"),
             (
@@ -250,6 +314,10 @@ mod tests {
             "Bearer authentication failed",
             "uuid 550e8400-e29b-41d4-a716-446655440000",
             "sha a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+            "ref 4929.1234.5678.9012 fails Luhn",
+            "build ab12cdef34567890ab12",
+            "amount 1234567.891234 GBP",
+            "version 2024.1118.0007.12 of the list",
         ] {
             assert_eq!(scrub(s), s);
         }
@@ -267,5 +335,8 @@ mod tests {
         assert!(!luhn("4111111111111112"));
         assert!(iban("GB82WEST12345698765432"));
         assert!(!iban("GB82WEST12345698765433"));
+        assert!(iban("gb82west12345698765432"));
+        // One character short of a German IBAN: not one, whatever its checksum.
+        assert!(!iban("DE8937040044053201300"));
     }
 }
