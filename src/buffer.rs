@@ -361,6 +361,18 @@ mod tests {
         (dir, setup, file)
     }
 
+    /// Flushes the spill's writer, so the file holds everything spilled so far.
+    fn written(buffer: &Buffer) {
+        buffer
+            .spill
+            .lock()
+            .as_mut()
+            .unwrap()
+            .writer
+            .flush()
+            .unwrap();
+    }
+
     #[test]
     fn past_the_cap_captures_spill_encrypted_and_come_back_in_order() {
         let (dir, setup, file) = fresh();
@@ -371,14 +383,7 @@ mod tests {
         let spilled = buffer.spilled.load(Relaxed);
         assert!(spilled >= 40, "{spilled} of 50 spilled past a 20 KiB cap");
         assert!(buffer.held() <= 20 * 1024, "{} bytes held", buffer.held());
-        buffer
-            .spill
-            .lock()
-            .as_mut()
-            .unwrap()
-            .writer
-            .flush()
-            .unwrap();
+        written(&buffer);
         let on_disk = std::fs::read(&file).unwrap();
         assert!(on_disk.len() > 40 * 4096);
         assert!(
@@ -408,14 +413,7 @@ mod tests {
         let buffer = Buffer::new(0);
         buffer.push(job(0, &setup, "a"));
         buffer.push(job(1, &setup, "b"));
-        buffer
-            .spill
-            .lock()
-            .as_mut()
-            .unwrap()
-            .writer
-            .flush()
-            .unwrap();
+        written(&buffer);
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[20] ^= 1;
         std::fs::write(&file, bytes).unwrap();
