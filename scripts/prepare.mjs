@@ -33,4 +33,6 @@ if (built < sources) {
 if (process.argv.includes('--relay')) {
   const { ensureRelay } = await import('./ensure-relay.mjs');
   console.log(await ensureRelay());
+  const { ensureChromium } = await import('./ensure-chromium.mjs');
+  console.log(await ensureChromium());
 }
