@@ -1,14 +1,25 @@
 // Runs a small ES module in a fresh Node process, for what a test process cannot check about
 // itself: exiting, zero-config start-up from the environment, stderr warnings.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const addonPath = resolve(import.meta.dirname, '..', '..', 'index.js');
 
-/** A fresh temp dir, for dataDir and scripts. */
-export const tempDir = (prefix = 'et-') => mkdtempSync(join(tmpdir(), prefix));
+const made = [];
+// Each test file runs in its own process: its temp dirs go when it exits. A spool from the
+// memory tests alone is over a gigabyte, and runs left thousands behind in /tmp.
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp dir, for dataDir and scripts; removed when the test process exits. */
+export const tempDir = (prefix = 'et-') => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
 
 /**
  * Runs `source` (an ES module; `tracker` is already imported from the addon) with `env` added to
