@@ -100,7 +100,11 @@ test('audit verify passes on the trail the processes wrote, and names file:line 
 
   for (const [what, tamper, expect] of [
     // One character of the event id changed: the line's own hash no longer matches.
-    ['edited', (l) => (l[9] = l[9].replace(/"eventId":"(.)/, (m, c) => `"eventId":"${c === 'a' ? 'b' : 'a'}`)), [10, /edited/]],
+    [
+      'edited',
+      (l) => (l[9] = l[9].replace(/"eventId":"(.)/, (m, c) => `"eventId":"${c === 'a' ? 'b' : 'a'}`)),
+      [10, /edited/],
+    ],
     ['deleted', (l) => l.splice(9, 1), [10, /does not follow line 9/]],
     ['reordered', (l) => ([l[9], l[10]] = [l[10], l[9]]), [10, /does not follow line 9/]],
   ]) {
@@ -122,7 +126,9 @@ test('the chain is SHA-256 over bytes anyone can recompute (node:crypto here)', 
   const dir = join(dataDir, 'audit');
   let prev = '0'.repeat(64);
   let n = 0;
-  for (const file of readdirSync(dir).filter((f) => f.startsWith('audit-')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.startsWith('audit-'))
+    .sort()) {
     for (const line of readFileSync(join(dir, file), 'utf8').split('\n').slice(0, -1)) {
       const cut = line.lastIndexOf(',"hash":"');
       const body = Buffer.from(line.slice(0, cut), 'utf8');

@@ -26,7 +26,9 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
       .sort();
   assert.deepEqual(list(main), [
     'package/README.md',
+    'package/bin/audit.mjs',
     'package/bin/error-tracker.mjs',
+    'package/bin/report-html.mjs',
     'package/binding.js',
     'package/index.d.ts',
     'package/index.js',

@@ -112,7 +112,7 @@ async function verify({ dirs }) {
       console.log(`  ✗ ${join(where, v.broken.file)}:${v.broken.line}: ${v.broken.reason}`);
       console.log(`    ${v.lines} lines before it verified ${from}; nothing after it is proven`);
     } else {
-      console.log(`  ✓ chain intact ${from}: ${v.files} files, ${v.lines} lines${span}`);
+      console.log(`  ✓ chain intact ${from}: ${v.files} file${v.files === 1 ? '' : 's'}, ${v.lines} lines${span}`);
     }
     for (const p of v.problems) console.log(`  ✗ ${p}`);
     console.log(`  head ${v.head}`);
@@ -155,7 +155,9 @@ export async function buildReport({ dirs, since, until, graceMinutes = 60, reten
     hosts.push(host);
     const byId = new Map();
     const seen = new Set();
-    const files = existsSync(where) ? readdirSync(where).filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.ndjson$/.test(f)) : [];
+    const files = existsSync(where)
+      ? readdirSync(where).filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.ndjson$/.test(f))
+      : [];
     for (const file of files.sort()) {
       for (const text of readFileSync(join(where, file), 'utf8').split('\n')) {
         if (!text) continue;
@@ -194,12 +196,17 @@ export async function buildReport({ dirs, since, until, graceMinutes = 60, reten
     for (const e of byId.values()) if (e.capturedAt) events.push(e);
   }
 
-  const kept = hosts.flatMap((h) => [h.chain.oldestDay, h.chain.newestDay]).filter(Boolean).sort();
+  const kept = hosts
+    .flatMap((h) => [h.chain.oldestDay, h.chain.newestDay])
+    .filter(Boolean)
+    .sort();
   since ??= kept[0] ?? dayOf(new Date(now).toISOString());
   until ??= [kept.at(-1), dayOf(new Date(now).toISOString())].filter(Boolean).sort().at(-1);
   const inPeriod = (day) => day >= since && day <= until;
   const period = events.filter((e) => inPeriod(dayOf(e.capturedAt)));
-  const sinks = [...new Set([...period.flatMap((e) => Object.keys(e.sinks)), ...transitions.map((t) => t.sink)])].sort();
+  const sinks = [
+    ...new Set([...period.flatMap((e) => Object.keys(e.sinks)), ...transitions.map((t) => t.sink)]),
+  ].sort();
 
   const days = new Map();
   const dayRow = (day) => {
@@ -232,7 +239,11 @@ export async function buildReport({ dirs, since, until, graceMinutes = 60, reten
     row.captured += 1;
     const owed = Object.keys(e.sinks).filter((s) => e.sinks[s].status === 'owed');
     for (const s of owed) row.sinks[s].owed += 1;
-    e.outcome = owed.length ? 'owed' : Object.values(e.sinks).some((s) => s.status === 'failed') ? 'failed' : 'delivered';
+    e.outcome = owed.length
+      ? 'owed'
+      : Object.values(e.sinks).some((s) => s.status === 'failed')
+        ? 'failed'
+        : 'delivered';
     if (e.outcome === 'delivered') row.settled += 1;
     if (owed.length && Date.parse(e.capturedAt) < graceEnd) {
       unsettled.push({ eventId: e.eventId, host: e.host, capturedAt: e.capturedAt, owedTo: owed });
@@ -269,7 +280,9 @@ export async function buildReport({ dirs, since, until, graceMinutes = 60, reten
     })),
     sinks,
     totals,
-    days: [...days.values()].sort((a, b) => a.day.localeCompare(b.day)).map(({ settled, ...row }) => ({ ...row, deliveredEverywhere: settled })),
+    days: [...days.values()]
+      .sort((a, b) => a.day.localeCompare(b.day))
+      .map(({ settled, ...row }) => ({ ...row, deliveredEverywhere: settled })),
     unsettled,
     events: period
       .sort((a, b) => a.capturedAt.localeCompare(b.capturedAt))
@@ -304,12 +317,22 @@ export function markdown(r) {
   out.push(`# ${r.title}`, '');
   out.push(`Period ${r.period.since} to ${r.period.until} (UTC days), generated ${r.generatedAt}.`, '');
   out.push(`**Chain verified: ${r.verified ? 'yes' : 'NO'}.**`, '');
-  row(['host (data directory)', 'chain', 'lines', 'oldest day', 'newest day', `retention (${r.retention.retentionDays} days)`]);
+  row([
+    'host (data directory)',
+    'chain',
+    'lines',
+    'oldest day',
+    'newest day',
+    `retention (${r.retention.retentionDays} days)`,
+  ]);
   row(['---', '---', '---:', '---', '---', '---']);
   for (const h of r.hosts) {
     const chain = h.verified
       ? 'intact'
-      : [h.chain.broken && `broken at ${h.chain.broken.file}:${h.chain.broken.line}: ${h.chain.broken.reason}`, ...h.chain.problems]
+      : [
+          h.chain.broken && `broken at ${h.chain.broken.file}:${h.chain.broken.line}: ${h.chain.broken.reason}`,
+          ...h.chain.problems,
+        ]
           .filter(Boolean)
           .join('; ');
     row([h.source, chain, h.chain.lines, h.oldestDay ?? '-', h.newestDay ?? '-', h.retention]);
@@ -320,17 +343,24 @@ export function markdown(r) {
   row(['day', 'captured', ...r.sinks.flatMap((s) => [`${s} delivered`, `${s} retried`, `${s} failed`, `${s} owed`])]);
   row(['---', '---:', ...r.sinks.flatMap(() => ['---:', '---:', '---:', '---:'])]);
   for (const d of r.days) {
-    row([d.day, d.captured, ...r.sinks.flatMap((s) => ['delivered', 'retried', 'failed', 'owed'].map((k) => d.sinks[s][k]))]);
+    row([
+      d.day,
+      d.captured,
+      ...r.sinks.flatMap((s) => ['delivered', 'retried', 'failed', 'owed'].map((k) => d.sinks[s][k])),
+    ]);
   }
   row([
     '**total**',
     r.totals.captured,
     ...r.sinks.flatMap((s) => ['delivered', 'retried', 'failed', 'owed'].map((k) => r.totals.sinks[s][k])),
   ]);
-  const reasons = r.sinks.flatMap((s) => Object.entries(r.totals.sinks[s].reasons).map(([why, n]) => `- ${s}: ${n} × ${why}`));
+  const reasons = r.sinks.flatMap((s) =>
+    Object.entries(r.totals.sinks[s].reasons).map(([why, n]) => `- ${s}: ${n} × ${why}`),
+  );
   out.push('', '## Why errors failed', '', ...(reasons.length ? reasons : ['None failed.']));
   out.push('', `## Still owed after ${r.graceMinutes} minutes`, '');
   if (r.unsettled.length === 0) out.push('None: every error captured in the period was delivered or refused.');
-  for (const u of r.unsettled) out.push(`- \`${u.eventId}\` captured ${u.capturedAt} on ${u.host}, owed to ${u.owedTo.join(', ')}`);
+  for (const u of r.unsettled)
+    out.push(`- \`${u.eventId}\` captured ${u.capturedAt} on ${u.host}, owed to ${u.owedTo.join(', ')}`);
   return `${out.join('\n')}\n`;
 }

@@ -80,7 +80,11 @@ ${r.hosts
         h.verified
           ? 'intact'
           : esc(
-              [h.chain.broken && `broken at ${h.chain.broken.file} line ${h.chain.broken.line}: ${h.chain.broken.reason}`, ...h.chain.problems]
+              [
+                h.chain.broken &&
+                  `broken at ${h.chain.broken.file} line ${h.chain.broken.line}: ${h.chain.broken.reason}`,
+                ...h.chain.problems,
+              ]
                 .filter(Boolean)
                 .join('; '),
             )
@@ -163,7 +167,10 @@ function chart(r) {
   const bars = days
     .map((d, i) => {
       const x = left + i * step + 4;
-      const label = i % every === 0 ? `<text x="${x + bar}" y="${top + h + 16}" text-anchor="middle" font-size="11">${esc(d.day.slice(5))}</text>` : '';
+      const label =
+        i % every === 0
+          ? `<text x="${x + bar}" y="${top + h + 16}" text-anchor="middle" font-size="11">${esc(d.day.slice(5))}</text>`
+          : '';
       return `<rect class="bar captured" data-day="${esc(d.day)}" data-value="${d.captured}" x="${x}" y="${y(d.captured)}" width="${bar}" height="${top + h - y(d.captured)}" fill="#8c959f"><title>${esc(d.day)}: ${d.captured} captured</title></rect>
 <rect class="bar delivered" data-day="${esc(d.day)}" data-value="${d.deliveredEverywhere}" x="${x + bar}" y="${y(d.deliveredEverywhere)}" width="${bar}" height="${top + h - y(d.deliveredEverywhere)}" fill="#2da44e"><title>${esc(d.day)}: ${d.deliveredEverywhere} delivered to every destination</title></rect>${label}`;
     })

@@ -13,7 +13,8 @@ import { startReceiver } from '../__test__/support/receiver.mjs';
 let refused = 0;
 const ingest = await startReceiver({
   legacyToken: 'demo-token',
-  respond: (kind) => (kind === 'sentry' && refused++ === 0 ? { status: 503, body: { detail: 'unavailable' } } : undefined),
+  respond: (kind) =>
+    kind === 'sentry' && refused++ === 0 ? { status: 503, body: { detail: 'unavailable' } } : undefined,
 });
 const env = {
   ...process.env,
@@ -65,12 +66,13 @@ const cli = join(import.meta.dirname, '..', 'bin', 'error-tracker.mjs');
 const audit = (...args) => spawnSync(process.execPath, [cli, 'audit', ...args], { encoding: 'utf8' });
 const verified = audit('verify', env.DEMO_DATA_DIR);
 console.log(`\n$ error-tracker audit verify <dataDir>\n${verified.stdout}${verified.stderr}`);
-const out = join(import.meta.dirname, 'out');
-mkdirSync(out, { recursive: true });
+const reports = join(import.meta.dirname, 'out');
+mkdirSync(reports, { recursive: true });
 for (const format of ['html', 'md', 'json']) {
-  const made = audit('report', env.DEMO_DATA_DIR, '--format', format, '--out', join(out, `audit-report.${format}`));
+  const made = audit('report', env.DEMO_DATA_DIR, '--format', format, '--out', join(reports, `audit-report.${format}`));
   if (made.status !== 0) console.log(made.stderr);
 }
-console.log(readFileSync(join(out, 'audit-report.md'), 'utf8'));
-console.log(`audit report: ${join(out, 'audit-report.html')} (also .md and .json); open the html in a browser`);
-process.exitCode = verified.status || code || (ingest.problems.length ? 1 : 0) || (JSON.parse(result).delivered ? 0 : 1);
+console.log(readFileSync(join(reports, 'audit-report.md'), 'utf8'));
+console.log(`audit report: ${join(reports, 'audit-report.html')} (also .md and .json); open the html in a browser`);
+process.exitCode =
+  verified.status || code || (ingest.problems.length ? 1 : 0) || (JSON.parse(result).delivered ? 0 : 1);

@@ -67,8 +67,7 @@ pub fn open(line: &[u8]) -> Result<Link<'_>, &'static str> {
         return Err("does not start with a {\"prev\":\"<sha-256>\", member");
     }
     let tail = &line[line.len() - TAIL_LEN..];
-    if !tail.starts_with(HASH) || !tail.ends_with(b"\"}") || !hex(&tail[HASH.len()..][..HEX_LEN])
-    {
+    if !tail.starts_with(HASH) || !tail.ends_with(b"\"}") || !hex(&tail[HASH.len()..][..HEX_LEN]) {
         return Err("does not end with a ,\"hash\":\"<sha-256>\"} member");
     }
     let text = |b| std::str::from_utf8(b).expect("checked hex");
@@ -102,8 +101,13 @@ mod tests {
     #[test]
     fn a_line_is_its_body_then_the_bodys_sha256() {
         let mut out = Vec::new();
-        let hash = seal(&mut out, GENESIS, br#"{"ts":"2026-01-01T00:00:00Z","action":"captured"}"#);
-        let body = format!(r#"{{"prev":"{GENESIS}","ts":"2026-01-01T00:00:00Z","action":"captured"}}"#);
+        let hash = seal(
+            &mut out,
+            GENESIS,
+            br#"{"ts":"2026-01-01T00:00:00Z","action":"captured"}"#,
+        );
+        let body =
+            format!(r#"{{"prev":"{GENESIS}","ts":"2026-01-01T00:00:00Z","action":"captured"}}"#);
         let body = &body[..body.len() - 1];
         assert_eq!(hash, digest(body.as_bytes()));
         // `printf '%s' "$body" | sha256sum`, computed outside this crate.
@@ -123,7 +127,11 @@ mod tests {
     #[test]
     fn an_edit_anywhere_but_the_hash_breaks_it() {
         let mut out = Vec::new();
-        seal(&mut out, GENESIS, br#"{"eventId":"a","action":"delivered"}"#);
+        seal(
+            &mut out,
+            GENESIS,
+            br#"{"eventId":"a","action":"delivered"}"#,
+        );
         let line = String::from_utf8(out[..out.len() - 1].to_vec()).unwrap();
         let edited = line.replace("delivered", "failed");
         assert!(!open(edited.as_bytes()).unwrap().intact());

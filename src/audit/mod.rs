@@ -265,7 +265,11 @@ pub fn days(dir: &Path) -> io::Result<Vec<Date>> {
 /// The day of an audit file's name, `audit-YYYY-MM-DD.ndjson`.
 pub fn day_of(name: &str) -> Option<Date> {
     let day = name.strip_prefix("audit-")?.strip_suffix(".ndjson")?;
-    Date::parse(day, time::macros::format_description!("[year]-[month]-[day]")).ok()
+    Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 /// The hash the chain has reached just before `day`: the last line of the newest earlier

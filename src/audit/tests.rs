@@ -37,7 +37,11 @@ fn lines(path: &Path) -> Vec<String> {
 }
 
 fn write_lines(path: &Path, lines: &[String]) {
-    fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
 }
 
 /// Three days of five events each, written by a process that restarts every day.
@@ -51,7 +55,12 @@ fn three_days(dir: &Path, retention: u32) {
         let ids: Vec<String> = (0..5).map(|i| format!("d{day}e{i}")).collect();
         audit.captured(&[SinkKind::Sentry], ids.iter().map(|i| subject(i)));
         for id in &ids {
-            audit.record(&subject(id), Action::Delivered, Some(SinkKind::Sentry), None);
+            audit.record(
+                &subject(id),
+                Action::Delivered,
+                Some(SinkKind::Sentry),
+                None,
+            );
         }
     }
 }
@@ -61,17 +70,33 @@ fn chains_across_rotation_and_restarts() {
     let dir = temp();
     three_days(&dir, 400);
     let v = verify(&dir);
-    assert!(v.intact(), "{:?} {:?}", v.broken.map(|b| b.reason), v.problems);
+    assert!(
+        v.intact(),
+        "{:?} {:?}",
+        v.broken.map(|b| b.reason),
+        v.problems
+    );
     assert_eq!((v.files, v.lines), (3, 30));
     assert_eq!(v.oldest_day.as_deref(), Some("2026-03-01"));
     // The first line of a day chains to the last line of the day before.
     let first = &lines(&dir.join("audit-2026-03-02.ndjson"))[0];
     let last = lines(&dir.join("audit-2026-03-01.ndjson")).pop().unwrap();
-    assert_eq!(chain::open(first.as_bytes()).unwrap().prev, chain::hash_after(last.as_bytes()));
+    assert_eq!(
+        chain::open(first.as_bytes()).unwrap().prev,
+        chain::hash_after(last.as_bytes())
+    );
     // Captured lines name the sinks the event is owed to; nothing else about the event.
     let line: serde_json::Value = serde_json::from_str(first).unwrap();
     assert_eq!(line["sinks"], json!(["sentry"]));
-    assert_eq!(v.head, chain::hash_after(lines(&dir.join("audit-2026-03-03.ndjson")).pop().unwrap().as_bytes()));
+    assert_eq!(
+        v.head,
+        chain::hash_after(
+            lines(&dir.join("audit-2026-03-03.ndjson"))
+                .pop()
+                .unwrap()
+                .as_bytes()
+        )
+    );
     fs::remove_dir_all(dir).unwrap();
 }
 
@@ -80,24 +105,45 @@ fn retention_anchors_the_chain_at_the_oldest_kept_day() {
     let dir = temp();
     let end_of_day_one = {
         three_days(&dir, 400);
-        chain::hash_after(lines(&dir.join("audit-2026-03-01.ndjson")).pop().unwrap().as_bytes())
+        chain::hash_after(
+            lines(&dir.join("audit-2026-03-01.ndjson"))
+                .pop()
+                .unwrap()
+                .as_bytes(),
+        )
     };
     // A process on 2026-03-03 keeping one day deletes 2026-03-01 on its first write.
     let (at, now) = clock();
     at.store(2 * DAY + 7200, Ordering::Relaxed);
     let audit = Audit::with_clock(dir.clone(), 1, now);
-    audit.record(&subject("late"), Action::Retry, Some(SinkKind::Legacy), Some("HTTP 503"));
+    audit.record(
+        &subject("late"),
+        Action::Retry,
+        Some(SinkKind::Legacy),
+        Some("HTTP 503"),
+    );
     assert!(!dir.join("audit-2026-03-01.ndjson").exists());
     let anchor = read_anchor(&dir).unwrap().unwrap();
-    assert_eq!((anchor.day.as_str(), anchor.hash.as_str()), ("2026-03-01", end_of_day_one.as_str()));
+    assert_eq!(
+        (anchor.day.as_str(), anchor.hash.as_str()),
+        ("2026-03-01", end_of_day_one.as_str())
+    );
     let v = verify(&dir);
-    assert!(v.intact(), "{:?} {:?}", v.broken.map(|b| b.reason), v.problems);
+    assert!(
+        v.intact(),
+        "{:?} {:?}",
+        v.broken.map(|b| b.reason),
+        v.problems
+    );
     assert_eq!((v.files, v.lines), (2, 21));
     assert_eq!(v.oldest_day.as_deref(), Some("2026-03-02"));
     // Without the anchor the oldest kept day no longer proves where it started.
     fs::remove_file(dir.join(ANCHOR)).unwrap();
     let broken = verify(&dir).broken.unwrap();
-    assert_eq!((broken.file.as_str(), broken.line), ("audit-2026-03-02.ndjson", 1));
+    assert_eq!(
+        (broken.file.as_str(), broken.line),
+        ("audit-2026-03-02.ndjson", 1)
+    );
     fs::remove_dir_all(dir).unwrap();
 }
 
@@ -167,7 +213,12 @@ fn writers_sharing_a_directory_share_one_chain() {
                 for i in 0..200 {
                     let id = format!("w{w}e{i}");
                     audit.captured(&[SinkKind::Outbox], std::iter::once(subject(&id)));
-                    audit.record(&subject(&id), Action::Delivered, Some(SinkKind::Outbox), None);
+                    audit.record(
+                        &subject(&id),
+                        Action::Delivered,
+                        Some(SinkKind::Outbox),
+                        None,
+                    );
                 }
             })
         })
@@ -177,7 +228,12 @@ fn writers_sharing_a_directory_share_one_chain() {
     }
     let v = verify(&dir);
     fs::remove_dir_all(&dir).unwrap();
-    assert!(v.intact(), "{:?} {:?}", v.broken.map(|b| (b.file, b.line, b.reason)), v.problems);
+    assert!(
+        v.intact(),
+        "{:?} {:?}",
+        v.broken.map(|b| (b.file, b.line, b.reason)),
+        v.problems
+    );
     // Around midnight UTC the lines may span two files.
     assert_eq!(v.lines, 800);
 }
@@ -192,7 +248,12 @@ fn a_torn_last_line_is_reported_and_what_follows_still_chains() {
     fs::write(&path, &text).unwrap();
     let (at, now) = clock();
     at.store(2 * DAY + 7200, Ordering::Relaxed);
-    Audit::with_clock(dir.clone(), 400, now).record(&subject("after"), Action::Retry, Some(SinkKind::Sentry), Some("HTTP 503"));
+    Audit::with_clock(dir.clone(), 400, now).record(
+        &subject("after"),
+        Action::Retry,
+        Some(SinkKind::Sentry),
+        Some("HTTP 503"),
+    );
     let b = verify(&dir).broken.unwrap();
     assert_eq!((b.file.as_str(), b.line), ("audit-2026-03-03.ndjson", 10));
     // The line after it was written whole, on a line of its own.
@@ -214,5 +275,9 @@ fn files_readable_by_others_are_a_problem() {
     let v = verify(&dir);
     fs::remove_dir_all(dir).unwrap();
     assert!(v.broken.is_none() && !v.intact());
-    assert!(v.problems[0].contains("audit-2026-03-02.ndjson: mode 644"), "{:?}", v.problems);
+    assert!(
+        v.problems[0].contains("audit-2026-03-02.ndjson: mode 644"),
+        "{:?}",
+        v.problems
+    );
 }

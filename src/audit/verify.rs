@@ -156,9 +156,14 @@ fn private(path: &Path, dir: bool, problems: &mut Vec<String>) -> io::Result<()>
         |n| n.to_string_lossy().into_owned(),
     );
     if meta.file_type().is_symlink() {
-        problems.push(format!("{name}: a symbolic link, not written by the tracker"));
+        problems.push(format!(
+            "{name}: a symbolic link, not written by the tracker"
+        ));
     } else if dir != meta.is_dir() {
-        problems.push(format!("{name}: not a regular {}", if dir { "folder" } else { "file" }));
+        problems.push(format!(
+            "{name}: not a regular {}",
+            if dir { "folder" } else { "file" }
+        ));
     }
     #[cfg(unix)]
     {
