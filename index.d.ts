@@ -42,8 +42,13 @@ export interface AuditVerification {
   anchor?: AuditAnchor
   /** The first line that does not follow from the one before it. */
   broken?: AuditBreak
-  /** Other reasons the trail is not proven: files readable by others, unreadable files. */
+  /**
+   * Other reasons the trail is not proven: files readable by others, unreadable files,
+   * lines written before the chain began.
+   */
   problems: Array<string>
+  /** Lines at the start of the trail written by a version without the chain: not proven. */
+  unchained: number
 }
 
 /** What the buffer holds now. */

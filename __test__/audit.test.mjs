@@ -176,6 +176,25 @@ test('audit report --format json accounts for every event id, each delivered or 
   assert.equal(report.hosts[0].oldestDay, report.period.since);
 });
 
+test('audit report: --since/--until bound the period; md form; bad options are named', async () => {
+  const day = readdirSync(join(dataDir, 'audit'))
+    .find((f) => f.startsWith('audit-'))
+    .slice(6, 16);
+  const next = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  const later = JSON.parse((await cli(['audit', 'report', dataDir, '--since', next, '--until', next])).stdout);
+  assert.deepEqual([later.totals.captured, later.days.map((d) => d.day)], [0, [next]]);
+  const md = await cli(['audit', 'report', dataDir, '--since', day, '--until', day, '--format', 'md']);
+  assert.equal(md.code, 0, md.stderr);
+  assert.match(md.stdout, /\*\*Chain verified: yes\.\*\*/);
+  assert.ok(
+    md.stdout.includes(`| ${day} | ${ids.length} | ${ids.length} | 0 | 0 | 0 | ${ids.length - 1} |`),
+    md.stdout,
+  );
+  const bad = await cli(['audit', 'report', dataDir, '--since', '2026-02-30']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--since must be a day as YYYY-MM-DD, got "2026-02-30"/);
+});
+
 test('two hosts merged: each chain verified on its own, events summed', async () => {
   const other = tempDir();
   cpSync(join(dataDir, 'audit'), join(other, 'audit'), { recursive: true });

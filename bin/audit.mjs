@@ -67,7 +67,8 @@ function parseArgs(args) {
     const value = inline ?? args[++i];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--since' || flag === '--until') {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+      // Round-tripped: Date.parse takes 2026-02-30 as 2 March.
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || !isDay(value)) {
         throw new Error(`${flag} must be a day as YYYY-MM-DD, got ${JSON.stringify(value)}`);
       }
       opts[flag.slice(2)] = value;
@@ -137,6 +138,8 @@ async function report(opts) {
 }
 
 const DAY_MS = 86_400_000;
+const isDay = (s) =>
+  !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s);
 const dayOf = (ts) => ts.slice(0, 10);
 
 /**
@@ -324,8 +327,9 @@ export function markdown(r) {
     'oldest day',
     'newest day',
     `retention (${r.retention.retentionDays} days)`,
+    'last hash',
   ]);
-  row(['---', '---', '---:', '---', '---', '---']);
+  row(['---', '---', '---:', '---', '---', '---', '---']);
   for (const h of r.hosts) {
     const chain = h.verified
       ? 'intact'
@@ -335,7 +339,7 @@ export function markdown(r) {
         ]
           .filter(Boolean)
           .join('; ');
-    row([h.source, chain, h.chain.lines, h.oldestDay ?? '-', h.newestDay ?? '-', h.retention]);
+    row([h.source, chain, h.chain.lines, h.oldestDay ?? '-', h.newestDay ?? '-', h.retention, `\`${h.chain.head}\``]);
   }
   out.push('', `## Per day and destination`, '');
   for (const [name, meaning] of COLUMNS) out.push(`- **${name}**: ${meaning}`);

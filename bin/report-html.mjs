@@ -36,7 +36,7 @@ export function html(r) {
   .summary { display: flex; gap: 1rem; flex-wrap: wrap; }
   .summary div { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5rem 1rem; min-width: 9rem; }
   dt { font-weight: 600; } dd { margin: 0 0 0.4rem 1rem; }
-  code { font-size: 0.9em; }
+  code { font-size: 0.9em; } code.hash { word-break: break-all; font-size: 0.8em; }
 </style>
 </head>
 <body>
@@ -88,7 +88,7 @@ ${r.hosts
                 .filter(Boolean)
                 .join('; '),
             )
-      }</td><td>${h.chain.lines}</td><td>${esc(h.oldestDay ?? '-')}</td><td>${esc(h.newestDay ?? '-')}</td><td class="text">${esc(h.retention)}</td><td class="text"><code>${esc(h.chain.head.slice(0, 16))}…</code></td></tr>`,
+      }</td><td>${h.chain.lines}</td><td>${esc(h.oldestDay ?? '-')}</td><td>${esc(h.newestDay ?? '-')}</td><td class="text">${esc(h.retention)}</td><td class="text"><code class="hash">${esc(h.chain.head)}</code></td></tr>`,
   )
   .join('\n')}
 </tbody>

@@ -469,8 +469,11 @@ pub struct AuditVerification {
     pub anchor: Option<AuditAnchor>,
     /// The first line that does not follow from the one before it.
     pub broken: Option<AuditBreak>,
-    /// Other reasons the trail is not proven: files readable by others, unreadable files.
+    /// Other reasons the trail is not proven: files readable by others, unreadable files,
+    /// lines written before the chain began.
     pub problems: Vec<String>,
+    /// Lines at the start of the trail written by a version without the chain: not proven.
+    pub unchained: i64,
 }
 
 #[napi(object)]
@@ -516,6 +519,7 @@ impl Task for VerifyAudit {
                 reason: b.reason,
             }),
             problems: v.problems,
+            unchained: v.unchained as i64,
         })
     }
 }

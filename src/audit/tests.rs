@@ -281,3 +281,42 @@ fn files_readable_by_others_are_a_problem() {
         v.problems
     );
 }
+
+/// A trail begun by a version without the chain: its lines are not proven (so not intact),
+/// but the chain after them is checked, and tampering there is still found.
+#[test]
+fn lines_from_before_the_chain_are_unproven_and_the_rest_is_checked() {
+    let dir = temp();
+    fs::create_dir_all(&dir).unwrap();
+    let old = r#"{"ts":"2026-03-01T00:00:00Z","eventId":"old","action":"captured","sink":null,"fingerprint":"f","release":null,"environment":"test"}"#;
+    write_lines(
+        &dir.join("audit-2026-03-01.ndjson"),
+        &[old.to_owned(), old.replace("captured", "delivered")],
+    );
+    let (at, now) = clock();
+    at.store(60, Ordering::Relaxed);
+    let audit = Audit::with_clock(dir.clone(), 400, now);
+    for id in ["a", "b", "c"] {
+        audit.record(
+            &subject(id),
+            Action::Delivered,
+            Some(SinkKind::Sentry),
+            None,
+        );
+    }
+    let v = verify(&dir);
+    assert!(v.broken.is_none() && !v.intact());
+    assert_eq!((v.unchained, v.lines), (2, 3));
+    assert!(
+        v.problems[0].contains("audit-2026-03-01.ndjson:2"),
+        "{:?}",
+        v.problems
+    );
+    let path = dir.join("audit-2026-03-01.ndjson");
+    let mut kept = lines(&path);
+    kept.swap(3, 4);
+    write_lines(&path, &kept);
+    let b = verify(&dir).broken.unwrap();
+    fs::remove_dir_all(dir).unwrap();
+    assert_eq!((b.file.as_str(), b.line), ("audit-2026-03-01.ndjson", 4));
+}

@@ -23,6 +23,8 @@ pub struct Verification {
     pub broken: Option<Broken>,
     /// Anything else that keeps the trail from being proven: permissions, unreadable files.
     pub problems: Vec<String>,
+    /// Lines at the start of the trail written before the chain began: not proven.
+    pub unchained: u64,
 }
 
 impl Verification {
@@ -49,6 +51,7 @@ pub fn verify(dir: &Path) -> Verification {
         anchor: None,
         broken: None,
         problems: Vec::new(),
+        unchained: 0,
     };
     if let Err(e) = walk(dir, &mut v) {
         v.problems.push(format!("{}: {e}", dir.display()));
@@ -83,6 +86,7 @@ fn walk(dir: &Path, v: &mut Verification) -> io::Result<()> {
     v.oldest_day = names.first().map(|(d, _)| d.to_string());
     v.newest_day = names.last().map(|(d, _)| d.to_string());
     let mut previous: Option<String> = None;
+    let mut last_unchained = None;
     for (_, name) in names {
         let path = dir.join(&name);
         private(&path, false, &mut v.problems)?;
@@ -109,6 +113,14 @@ fn walk(dir: &Path, v: &mut Verification) -> io::Result<()> {
             };
             let link = match chain::open(text) {
                 Ok(link) => link,
+                // Before the first chained line: written by a version without the chain. Not
+                // proven, but the chain after it is checked, from the hash of its bytes.
+                Err(_) if v.lines == 0 => {
+                    v.unchained += 1;
+                    v.head = chain::hash_after(text);
+                    last_unchained = Some((name.clone(), number));
+                    continue;
+                }
                 Err(why) => {
                     broken(format!("not a chained audit line: it {why}"));
                     return Ok(());
@@ -144,6 +156,14 @@ fn walk(dir: &Path, v: &mut Verification) -> io::Result<()> {
             v.lines += 1;
         }
         previous = Some(name);
+    }
+    if let Some((file, line)) = last_unchained {
+        v.problems.push(format!(
+            "{} lines, from the start of the trail to {file}:{line}, were written before the \
+             chain began (by an older version) and cannot be proven; the chain is checked from \
+             the line after. The trail verifies once retention has deleted those days",
+            v.unchained
+        ));
     }
     Ok(())
 }
