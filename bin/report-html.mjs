@@ -64,12 +64,13 @@ destinations, and whether the trail itself is complete and unaltered.</p>
 
 <h2>Captured and delivered, per day</h2>
 ${chart(r)}
+<p class="muted">A grey bar taller than its green one: some errors of that day are not yet delivered everywhere, or a destination refused them (see the table).</p>
 
 <h2>Servers</h2>
 <p>Each server keeps its own trail; each is checked on its own. Each line of a trail carries a
 fingerprint (SHA-256) of the line before it, so removing, reordering or editing any line breaks
-the chain at that point. <em>Last fingerprint</em> identifies the trail as it is now: note it,
-and a later check that reaches the same value shows nothing up to here changed since.</p>
+the chain at that point. <em>Last fingerprint</em> identifies the trail as it is now: keep it
+apart from the servers, and a later trail that verifies and still contains it is unchanged up to here.</p>
 <table id="hosts">
 <thead><tr><th>Server (data folder)</th><th>Chain</th><th>Lines checked</th><th>Oldest day kept</th><th>Newest day kept</th><th>Retention (policy: ${r.retention.retentionDays} days)</th><th>Last fingerprint</th></tr></thead>
 <tbody>
@@ -182,6 +183,6 @@ function chart(r) {
 <text x="${left - 6}" y="${top + h}" text-anchor="end" font-size="11">0</text>
 ${bars}
 <rect x="${left}" y="${top + h + 30}" width="12" height="12" fill="#8c959f"/><text x="${left + 18}" y="${top + h + 40}" font-size="12">captured</text>
-<rect x="${left + 100}" y="${top + h + 30}" width="12" height="12" fill="#2da44e"/><text x="${left + 118}" y="${top + h + 40}" font-size="12">delivered to every destination (grey without green: not yet, or refused somewhere)</text>
+<rect x="${left + 100}" y="${top + h + 30}" width="12" height="12" fill="#2da44e"/><text x="${left + 118}" y="${top + h + 40}" font-size="12">delivered to every destination</text>
 </svg>`;
 }
