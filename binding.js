@@ -844,3 +844,4 @@ module.exports.internalServerError = nativeBinding.internalServerError
 module.exports.onRequestError = nativeBinding.onRequestError
 module.exports.stats = nativeBinding.stats
 module.exports.trackError = nativeBinding.trackError
+module.exports.verifyAuditTrail = nativeBinding.verifyAuditTrail

@@ -9,6 +9,48 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export interface AuditAnchor {
+  day: string
+  hash: string
+}
+
+export interface AuditBreak {
+  /** File name within the audit directory, e.g. `audit-2026-11-22.ndjson`. */
+  file: string
+  /** Line number, from 1. */
+  line: number
+  reason: string
+}
+
+/** What `verifyAuditTrail` found. */
+export interface AuditVerification {
+  /** `true` when every line follows from the one before and no problem was found. */
+  intact: boolean
+  /** Day files checked. */
+  files: number
+  /** Lines proven, up to the first broken one. */
+  lines: number
+  /**
+   * SHA-256 of the last line proven. Keep it: a later check reaching the same hash shows
+   * nothing before it changed in between.
+   */
+  head: string
+  /** The oldest and newest day file kept, `YYYY-MM-DD` (UTC). */
+  oldestDay?: string
+  newestDay?: string
+  /** The last day retention deleted and the hash it ended with (`anchor.json`). */
+  anchor?: AuditAnchor
+  /** The first line that does not follow from the one before it. */
+  broken?: AuditBreak
+  /**
+   * Other reasons the trail is not proven: files readable by others, unreadable files,
+   * lines written before the chain began.
+   */
+  problems: Array<string>
+  /** Lines at the start of the trail written by a version without the chain: not proven. */
+  unchained: number
+}
+
 /** What the buffer holds now. */
 export interface BufferStats {
   /** Bytes held in memory for errors that wait: raw captures and finished events. */
@@ -302,3 +344,10 @@ export interface Stats {
  * @param scope user, tags, level, fingerprint, request and breadcrumbs, in Sentry's shapes.
  */
 export declare function trackError(error: unknown, context?: Record<string, unknown> | null, scope?: Scope | null): string
+
+/**
+ * Checks the audit trail in `auditDir` (`dataDir/audit`): every line's SHA-256, every link
+ * from line to line and day to day from where retention left the chain, and that the files
+ * are readable by their owner alone. `npx error-tracker audit verify` prints it.
+ */
+export declare function verifyAuditTrail(auditDir: string): Promise<AuditVerification>

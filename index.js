@@ -24,6 +24,7 @@ module.exports.internalServerError = binding.internalServerError;
 module.exports.onRequestError = binding.onRequestError;
 module.exports.stats = binding.stats;
 module.exports.trackError = require('./src/capture/fast.js').fastTrackError(binding);
+module.exports.verifyAuditTrail = binding.verifyAuditTrail;
 
 function explain(cause) {
   if (/version mismatch/.test(String(cause && cause.message))) return cause;

@@ -452,6 +452,15 @@ test('audit trail: one captured line per event, one delivered or failed per sink
   for (const l of lines) {
     assert.ok(['captured', 'delivered', 'retry', 'failed'].includes(l.action), J(l));
     const allowed = ['ts', 'eventId', 'action', 'sink', 'fingerprint', 'release', 'environment', 'reason'];
+    // The chain (issue 20) and, on `captured`, the sinks the event is owed to: sink names only.
+    allowed.push('prev', 'hash', 'sinks');
+    assert.match(l.prev, /^[0-9a-f]{64}$/);
+    assert.match(l.hash, /^[0-9a-f]{64}$/);
+    if (l.sinks)
+      assert.ok(
+        l.sinks.every((s) => ['sentry', 'legacy', 'outbox'].includes(s)),
+        J(l),
+      );
     assert.deepEqual(
       Object.keys(l).filter((k) => !allowed.includes(k)),
       [],

@@ -26,7 +26,9 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
       .sort();
   assert.deepEqual(list(main), [
     'package/README.md',
+    'package/bin/audit.mjs',
     'package/bin/error-tracker.mjs',
+    'package/bin/report-html.mjs',
     'package/binding.js',
     'package/index.d.ts',
     'package/index.js',
@@ -90,6 +92,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'onRequestError',
     'stats',
     'trackError',
+    'verifyAuditTrail',
   ]);
   assert.match(exported.id, /^[0-9a-f]{32}$/);
   const doctor = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['doctor'], {
@@ -99,6 +102,18 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   });
   assert.match(doctor.stdout, /error-tracker doctor/);
   assert.match(doctor.stdout, /no sink configured/);
+  // The audit commands ship with the package: the first run's trail verifies and reports.
+  const auditCli = (...args) =>
+    spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['audit', ...args], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+  const verified = auditCli('verify', join(app, 'data'));
+  assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+  const html = auditCli('report', join(app, 'data'), '--format', 'html');
+  assert.equal(html.status, 0, html.stderr);
+  assert.match(html.stdout, /<svg id="chart"/);
 
   // The binary package missing, as when npm skips an optional dependency: the error names it.
   const platform = binary.match(/-(\w+-\w+(?:-\w+)?)-\d/)[1]; // calmony-error-tracker-linux-x64-gnu-0.1.0.tgz

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const USAGE = `usage: error-tracker doctor    check the configuration and send a test event to each sink
+       error-tracker audit     verify the audit trail, or report on it (audit --help)
 
   Reads the environment the app would (SENTRY_DSN, CAPTURE_ERROR_URL, ERROR_TRACKER_DIR …),
   sends one test event to each configured sink and says what happened. Exits 0 when every
@@ -26,6 +27,9 @@ const [command] = process.argv.slice(2);
 if (command === undefined || ['--help', '-h', 'help'].includes(command)) {
   console.log(USAGE);
   process.exit(0);
+}
+if (command === 'audit') {
+  process.exit(await (await import('./audit.mjs')).audit(process.argv.slice(3)));
 }
 if (command !== 'doctor') {
   console.error(`error-tracker: unknown command \`${command}\`\n\n${USAGE}`);

@@ -1,13 +1,21 @@
 // `npm run demo`: starts a local ingest on loopback (the test suite's strict Sentry + legacy
 // receiver), runs demo/app.mjs against it as a separate process, and prints what arrived.
-// Set SENTRY_DSN to also see the events in your own Sentry project.
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+// Set SENTRY_DSN to also see the events in your own Sentry project. At the end it verifies the
+// app's audit trail and writes the auditor's report (html, md, json) under demo/out/.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startReceiver } from '../__test__/support/receiver.mjs';
 
-const ingest = await startReceiver({ legacyToken: 'demo-token' });
+// The first Sentry request is answered 503, as an ingest having a bad moment would: the
+// tracker sends it again, and the audit report shows the retry.
+let refused = 0;
+const ingest = await startReceiver({
+  legacyToken: 'demo-token',
+  respond: (kind) =>
+    kind === 'sentry' && refused++ === 0 ? { status: 503, body: { detail: 'unavailable' } } : undefined,
+});
 const env = {
   ...process.env,
   SENTRY_DSN: process.env.SENTRY_DSN || ingest.dsn,
@@ -52,4 +60,19 @@ for (const item of ingest.legacyErrors) {
 const result = out.trim().split('\n').at(-1);
 console.log(`\napp: ${result}`);
 if (ingest.problems.length) console.log('protocol problems:', ingest.problems);
-process.exitCode = code || (ingest.problems.length ? 1 : 0) || (JSON.parse(result).delivered ? 0 : 1);
+
+// The audit trail as an auditor gets it: verified, then reported on.
+const cli = join(import.meta.dirname, '..', 'bin', 'error-tracker.mjs');
+const audit = (...args) => spawnSync(process.execPath, [cli, 'audit', ...args], { encoding: 'utf8' });
+const verified = audit('verify', env.DEMO_DATA_DIR);
+console.log(`\n$ error-tracker audit verify <dataDir>\n${verified.stdout}${verified.stderr}`);
+const reports = join(import.meta.dirname, 'out');
+mkdirSync(reports, { recursive: true });
+for (const format of ['html', 'md', 'json']) {
+  const made = audit('report', env.DEMO_DATA_DIR, '--format', format, '--out', join(reports, `audit-report.${format}`));
+  if (made.status !== 0) console.log(made.stderr);
+}
+console.log(readFileSync(join(reports, 'audit-report.md'), 'utf8'));
+console.log(`audit report: ${join(reports, 'audit-report.html')} (also .md and .json); open the html in a browser`);
+process.exitCode =
+  verified.status || code || (ingest.problems.length ? 1 : 0) || (JSON.parse(result).delivered ? 0 : 1);

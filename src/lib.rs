@@ -442,6 +442,88 @@ pub fn configuration() -> Option<Configuration> {
     })
 }
 
+/// Checks the audit trail in `auditDir` (`dataDir/audit`): every line's SHA-256, every link
+/// from line to line and day to day from where retention left the chain, and that the files
+/// are readable by their owner alone. `npx error-tracker audit verify` prints it.
+#[napi(ts_return_type = "Promise<AuditVerification>")]
+pub fn verify_audit_trail(audit_dir: String) -> AsyncTask<VerifyAudit> {
+    AsyncTask::new(VerifyAudit(audit_dir.into()))
+}
+
+/// What `verifyAuditTrail` found.
+#[napi(object)]
+pub struct AuditVerification {
+    /// `true` when every line follows from the one before and no problem was found.
+    pub intact: bool,
+    /// Day files checked.
+    pub files: u32,
+    /// Lines proven, up to the first broken one.
+    pub lines: i64,
+    /// SHA-256 of the last line proven. Keep it: a later check reaching the same hash shows
+    /// nothing before it changed in between.
+    pub head: String,
+    /// The oldest and newest day file kept, `YYYY-MM-DD` (UTC).
+    pub oldest_day: Option<String>,
+    pub newest_day: Option<String>,
+    /// The last day retention deleted and the hash it ended with (`anchor.json`).
+    pub anchor: Option<AuditAnchor>,
+    /// The first line that does not follow from the one before it.
+    pub broken: Option<AuditBreak>,
+    /// Other reasons the trail is not proven: files readable by others, unreadable files,
+    /// lines written before the chain began.
+    pub problems: Vec<String>,
+    /// Lines at the start of the trail written by a version without the chain: not proven.
+    pub unchained: i64,
+}
+
+#[napi(object)]
+pub struct AuditAnchor {
+    pub day: String,
+    pub hash: String,
+}
+
+#[napi(object)]
+pub struct AuditBreak {
+    /// File name within the audit directory, e.g. `audit-2026-11-22.ndjson`.
+    pub file: String,
+    /// Line number, from 1.
+    pub line: i64,
+    pub reason: String,
+}
+
+pub struct VerifyAudit(std::path::PathBuf);
+
+impl Task for VerifyAudit {
+    type Output = audit::verify::Verification;
+    type JsValue = AuditVerification;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(audit::verify::verify(&self.0))
+    }
+
+    fn resolve(&mut self, _env: Env, v: Self::Output) -> Result<AuditVerification> {
+        Ok(AuditVerification {
+            intact: v.intact(),
+            files: v.files,
+            lines: v.lines as i64,
+            head: v.head,
+            oldest_day: v.oldest_day,
+            newest_day: v.newest_day,
+            anchor: v.anchor.map(|a| AuditAnchor {
+                day: a.day,
+                hash: a.hash,
+            }),
+            broken: v.broken.map(|b| AuditBreak {
+                file: b.file,
+                line: b.line as i64,
+                reason: b.reason,
+            }),
+            problems: v.problems,
+            unchained: v.unchained as i64,
+        })
+    }
+}
+
 pub struct Wait {
     timeout: Duration,
     close: bool,

@@ -225,7 +225,7 @@ fn release(group: &mut Vec<Ready>) {
             .peekable();
         if let Some(first) = of_setup.peek() {
             let audit = &first.setup.durable.audit;
-            audit.captured(of_setup.map(|r| r.finished.subject()));
+            audit.captured(&first.setup.kinds(), of_setup.map(|r| r.finished.subject()));
         }
     }
     for Ready { finished, setup } in group.drain(..) {
