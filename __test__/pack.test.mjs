@@ -32,6 +32,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'package/index.js',
     'package/package.json',
     'package/src/capture/fast.js',
+    'package/src/tunnel/handle.js',
   ]);
   assert.ok(
     list(binary).some((f) => /^package\/error-tracker\.[\w-]+\.node$/.test(f)),

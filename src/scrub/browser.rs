@@ -88,12 +88,12 @@ mod tests {
                     "Cookie": "session=abc"
                 }
             },
-            "breadcrumbs": [
+            "breadcrumbs": { "values": [
                 { "category": "console", "message": "state {\"dob\":\"1984-03-17\"}",
                   "data": { "arguments": ["state", { "dob": "1984-03-17" }] } },
                 { "category": "navigation", "data": { "from": "/a?name=Adaeze", "to": "/b#dob" } },
                 { "category": "fetch", "data": { "url": "/api/screen?q=Okonkwo", "method": "GET" } }
-            ],
+            ] },
             "user": { "id": "u1", "email": "a@b.example", "ip_address": "{{auto}}",
                       "username": "adaeze", "geo": { "city": "Leeds" } }
         }))
