@@ -49,7 +49,10 @@ before(
     execFileSync(npm, ['install', '--no-audit', '--no-fund', ...tarballs], { cwd: app, stdio: 'pipe', env });
     execFileSync(npm, ['run', 'build'], { cwd: app, stdio: 'pipe', env });
     if (HIDES_MAPS && !/hide-sourcemaps/.test(readFileSync(join(app, 'package.json'), 'utf8'))) {
-      execFileSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['hide-sourcemaps'], { cwd: app, stdio: 'pipe' });
+      execFileSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['hide-sourcemaps'], {
+        cwd: app,
+        stdio: 'pipe',
+      });
     }
 
     const port = await freePort();
@@ -98,7 +101,10 @@ test('the screening form throws in Chromium; each sink gets the error once, with
   await sleep(1000); // a second copy, if there were one, would have come by now
   await page.close();
   assert.deepEqual(rx.problems, []);
-  assert.ok(tunnelled.every((s) => s === 200), JSON.stringify(tunnelled));
+  assert.ok(
+    tunnelled.every((s) => s === 200),
+    JSON.stringify(tunnelled),
+  );
   assert.equal(rx.events.length, 1, 'one event at Sentry');
   assert.equal(rx.legacyErrors.length, 1, 'one error at the legacy endpoint');
   const [event] = rx.events;
@@ -115,7 +121,11 @@ test('the screening form throws in Chromium; each sink gets the error once, with
   const written = filesUnder(dataDir);
   assert.ok(written.length > 0, 'the tracker wrote its spool and audit trail');
   for (const value of PLANTED_TEXTS) {
-    for (const form of new Set([value, encodeURIComponent(value), new URLSearchParams({ v: value }).toString().slice(2)])) {
+    for (const form of new Set([
+      value,
+      encodeURIComponent(value),
+      new URLSearchParams({ v: value }).toString().slice(2),
+    ])) {
       assert.ok(!sent.includes(form), `${form} reached a sink`);
       for (const [path, text] of written) assert.ok(!text.includes(form), `${form} written to ${path}`);
     }

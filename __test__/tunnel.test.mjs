@@ -76,12 +76,18 @@ test('a browser error reaches both sinks scrubbed, through the same pipeline as 
 
   const sent = [...rx.envelopes.map((e) => e.raw), ...rx.legacyRequests.map((q) => q.raw)].join('\n');
   const onDisk = filesUnder(dataDir);
-  assert.ok(onDisk.some(([, text]) => text.includes(id)), 'the event was spooled and audited');
+  assert.ok(
+    onDisk.some(([, text]) => text.includes(id)),
+    'the event was spooled and audited',
+  );
   for (const planted of PLANTED_TEXTS) {
     assert.ok(!sent.includes(planted), `${planted} was sent`);
     for (const [path, text] of onDisk) assert.ok(!text.includes(planted), `${planted} in ${path}`);
   }
-  const audit = onDisk.filter(([path]) => path.includes('audit')).map(([, t]) => t).join('');
+  const audit = onDisk
+    .filter(([path]) => path.includes('audit'))
+    .map(([, t]) => t)
+    .join('');
   assert.ok(audit.includes(id), 'the audit trail names the event');
 });
 
@@ -136,7 +142,11 @@ test('a body over the limit is refused with 413, declared or streamed', async ()
 
 test('garbage is refused with 400 and nothing of it echoed', async () => {
   const secret = `not an envelope ${'<script>alert(1)</script>'} ${newId()}`;
-  for (const body of [secret, `{}\n{"type":"event","length":99999}\n${secret}`, `{"dsn":"${rx.dsn}"}\n{"type":"event"}\n${secret}`]) {
+  for (const body of [
+    secret,
+    `{}\n{"type":"event","length":99999}\n${secret}`,
+    `{"dsn":"${rx.dsn}"}\n{"type":"event"}\n${secret}`,
+  ]) {
     const res = await post(body);
     assert.equal(res.status, 400);
     const text = await res.text();
@@ -231,7 +241,10 @@ test('upstream down: the browser gets 200, and the event is delivered after a re
   const first = await child(postFromChild({ dsn: dsnAt(down), dataDir: dir }, 2, 'process.exit(0);'));
   assert.equal(first.code, 0, first.stderr);
   const answers = answersOf(first);
-  assert.deepEqual(answers.map((a) => a.status), [200, 200]);
+  assert.deepEqual(
+    answers.map((a) => a.status),
+    [200, 200],
+  );
 
   const up = await startReceiver();
   try {
@@ -267,7 +280,10 @@ test("upstream 429: the browser's answer carries no limit, and delivery follows 
       assert.equal(a.headers['retry-after'], undefined);
       assert.equal(a.headers['x-sentry-rate-limits'], undefined);
     }
-    assert.ok(up.envelopes.some((e) => e.status === 429), 'Sentry did rate-limit');
+    assert.ok(
+      up.envelopes.some((e) => e.status === 429),
+      'Sentry did rate-limit',
+    );
     for (const a of answers) {
       assert.equal(up.events.filter((e) => e.event_id === a.id && e).length >= 1, true, a.id);
     }
@@ -280,14 +296,21 @@ test("upstream 429: the browser's answer carries no limit, and delivery follows 
 test('browser events may hold only tunnel.maxSpoolBytes of the disk; server errors are never refused', async () => {
   const down = await closedPort();
   const res = await child(
-    postFromChild({ dsn: dsnAt(down), dataDir: tempDir('et-tunnel-share-'), tunnel: { maxSpoolBytes: 3000 } }, 3, `
+    postFromChild(
+      { dsn: dsnAt(down), dataDir: tempDir('et-tunnel-share-'), tunnel: { maxSpoolBytes: 3000 } },
+      3,
+      `
       console.log(JSON.stringify(tracker.trackError(new Error('server side'))));
       process.exit(0);
-    `),
+    `,
+    ),
   );
   assert.equal(res.code, 0, res.stderr);
   const answers = JSON.parse(res.stdout.trim().split('\n').at(-2));
-  assert.deepEqual(answers.map((a) => a.status), [200, 429, 429]);
+  assert.deepEqual(
+    answers.map((a) => a.status),
+    [200, 429, 429],
+  );
   assert.match(answers[1].headers['retry-after'], /^\d+$/);
   assert.match(res.stdout.trim().split('\n').at(-1), /^"[0-9a-f]{32}"$/);
 });

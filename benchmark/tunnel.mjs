@@ -48,8 +48,20 @@ function envelopeBody(dsn) {
           value: "Cannot read properties of undefined (reading 'matches')",
           stacktrace: {
             frames: [
-              { filename: `${ORIGIN}/_next/static/chunks/app/page-1a2b3c.js`, function: 'r', lineno: 1, colno: 2345, in_app: true },
-              { filename: `${ORIGIN}/_next/static/chunks/framework-9f8e.js`, function: 'u', lineno: 9, colno: 10111, in_app: false },
+              {
+                filename: `${ORIGIN}/_next/static/chunks/app/page-1a2b3c.js`,
+                function: 'r',
+                lineno: 1,
+                colno: 2345,
+                in_app: true,
+              },
+              {
+                filename: `${ORIGIN}/_next/static/chunks/framework-9f8e.js`,
+                function: 'u',
+                lineno: 9,
+                colno: 10111,
+                in_app: false,
+              },
             ],
           },
           mechanism: { type: 'onerror', handled: false },

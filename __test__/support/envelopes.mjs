@@ -9,7 +9,17 @@ export const PLANTED = {
   email: 'adaeze.ow@example.com',
   card: '4539 1488 0343 6467',
 };
-export const PLANTED_TEXTS = ['Adaeze', 'Okonkwo', 'Whitfield', PLANTED.dob, PLANTED.ni, 'QQ123456C', PLANTED.email, PLANTED.card, '4539148803436467'];
+export const PLANTED_TEXTS = [
+  'Adaeze',
+  'Okonkwo',
+  'Whitfield',
+  PLANTED.dob,
+  PLANTED.ni,
+  'QQ123456C',
+  PLANTED.email,
+  PLANTED.card,
+  '4539148803436467',
+];
 
 export const newId = () => randomUUID().replaceAll('-', '');
 
@@ -81,7 +91,12 @@ export function envelope(header, items) {
 /** The envelope the SDK sends for one error: items without `length`, as @sentry/browser writes them. */
 export function eventEnvelope(dsn, origin, eventId = newId()) {
   return envelope(
-    { event_id: eventId, sent_at: new Date().toISOString(), sdk: { name: 'sentry.javascript.browser', version: '11.12.0' }, dsn },
+    {
+      event_id: eventId,
+      sent_at: new Date().toISOString(),
+      sdk: { name: 'sentry.javascript.browser', version: '11.12.0' },
+      dsn,
+    },
     [[{ type: 'event' }, browserEvent(origin, eventId)]],
   );
 }

@@ -9,5 +9,4 @@ Sentry.init({
   release: process.env.NEXT_PUBLIC_SENTRY_RELEASE,
   // Never add replayIntegration(): Session Replay records the page's DOM, form fields
   // included, and no scrubber can clean that. The tunnel drops replays anyway.
-  sendDefaultPii: false,
 });

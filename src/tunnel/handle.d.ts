@@ -24,10 +24,10 @@
  *   `http` server: `req.socket.remoteAddress`); wins over `X-Forwarded-For`,
  *   which is read only with `tunnel.trustProxy`.
  */
-export declare function handleTunnel(request: Request, client?: TunnelClient | null): Promise<Response>
+export declare function handleTunnel(request: Request, client?: TunnelClient | null): Promise<Response>;
 
 /** Who sent a tunnelled request, for the per-client rate limit. */
 export interface TunnelClient {
   /** The client's IP address, as the socket saw it. */
-  address?: string
+  address?: string;
 }

@@ -23,7 +23,9 @@ export function ScreeningForm() {
     event.preventDefault();
     Sentry.setUser({ id: 'officer-17', email: subject.email, username: subject.name });
     console.log('screening', JSON.stringify(subject));
-    throw new Error(`Screening failed for ${subject.name} (${subject.dob}, ${subject.ni}, ${subject.email}, ${subject.card})`);
+    throw new Error(
+      `Screening failed for ${subject.name} (${subject.dob}, ${subject.ni}, ${subject.email}, ${subject.card})`,
+    );
   }
 
   const field = (key: keyof Subject, label: string) => (
