@@ -1,6 +1,8 @@
 //! Stage 3, the background thread: turn each captured error into a finished event (parse the
 //! stack, resolve source maps, build the event, fingerprint it, scrub it) and hand it to the sinks of the setup it
-//! was captured under. Nothing leaves this module unscrubbed.
+//! was captured under. Nothing leaves this module unscrubbed. The stages after the build
+//! (`finish`) and the commit (`release`) are also how the browser tunnel (`tunnel`) keeps a
+//! page's event: one way through for both halves.
 //!
 //! The worker never blocks the calling thread: it is not woken per error (that would be a
 //! syscall on every `trackError`) but looks at its queue every `TICK`, or at once when a flush
