@@ -86,6 +86,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'default',
     'errorResponse',
     'flush',
+    'handleTunnel',
     'init',
     'internalServerError',
     'onRequestError',
