@@ -2,6 +2,37 @@
 /* eslint-disable */
 
 /**
+ * The app's own endpoint for Sentry's browser SDK (`tunnel: '/monitoring'` in
+ * `instrumentation-client.ts`): export it as the route's `POST`.
+ *
+ * ```ts
+ * // app/monitoring/route.ts
+ * import { handleTunnel } from '@calmony/error-tracker';
+ * export const POST = (req: Request) => handleTunnel(req);
+ * ```
+ *
+ * A browser error goes through the same pipeline as a server one (source maps,
+ * fingerprint, scrubbing with the browser's rules on top, spool, audit trail,
+ * Sentry and the legacy endpoint), and the promise resolves only once it is on
+ * disk. Refuses a foreign DSN or `Origin` (403), a body over
+ * `tunnel.maxEnvelopeBytes` (413), a `Content-Encoding` (415), a malformed
+ * envelope (400, no detail), a client over `tunnel.maxRequestsPerMinute` (429
+ * with `Retry-After` and `X-Sentry-Rate-Limits`). Replays, attachments,
+ * feedback, profiles, logs and transactions are dropped with 200. Never throws.
+ *
+ * @param client the client's socket address, where the caller has it (a plain
+ *   `http` server: `req.socket.remoteAddress`); wins over `X-Forwarded-For`,
+ *   which is read only with `tunnel.trustProxy`.
+ */
+export declare function handleTunnel(request: Request, client?: TunnelClient | null): Promise<Response>;
+
+/** Who sent a tunnelled request, for the per-client rate limit. */
+export interface TunnelClient {
+  /** The client's IP address, as the socket saw it. */
+  address?: string;
+}
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
@@ -242,6 +273,8 @@ export interface Options {
    * [ERROR_TRACKER_AUDIT_RETENTION_DAYS].
    */
   auditRetentionDays?: number
+  /** How `handleTunnel` treats what browsers send (README, "Browser errors"). */
+  tunnel?: TunnelOptions
 }
 
 /** Per-error data in Sentry's shapes, the second half of what `Sentry.withScope` would set. */
@@ -344,6 +377,35 @@ export interface Stats {
  * @param scope user, tags, level, fingerprint, request and breadcrumbs, in Sentry's shapes.
  */
 export declare function trackError(error: unknown, context?: Record<string, unknown> | null, scope?: Scope | null): string
+
+/** Limits of the browser tunnel, `handleTunnel`. */
+export interface TunnelOptions {
+  /**
+   * Origins besides the app's own (the request's `Host`) whose pages may post, written as
+   * browsers send them: `"https://app.example.com"`. Others get 403.
+   */
+  allowedOrigins?: Array<string>
+  /** Largest envelope accepted, in bytes (default 262144, 256 KiB); larger ones get 413. */
+  maxEnvelopeBytes?: number
+  /**
+   * Envelopes one client may post per minute (default 60); past it, 429 with `Retry-After`
+   * and `X-Sentry-Rate-Limits`, so Sentry's browser SDK backs off.
+   */
+  maxRequestsPerMinute?: number
+  /**
+   * Most bytes browser events may hold in the spool while they wait for delivery (default
+   * 16 MiB); past it, new ones get 429, so a flood cannot fill the disk. Server errors are
+   * never refused.
+   */
+  maxSpoolBytes?: number
+  /**
+   * Read the client's address (for the per-client limit) from the last `X-Forwarded-For`
+   * entry and accept `X-Forwarded-Host` as the app's host (default false). Turn it on only
+   * behind a proxy that sets those headers itself; the second argument of `handleTunnel`
+   * wins over both.
+   */
+  trustProxy?: boolean
+}
 
 /**
  * Checks the audit trail in `auditDir` (`dataDir/audit`): every line's SHA-256, every link

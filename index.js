@@ -14,11 +14,13 @@ try {
 }
 // One assignment per export, so that Node's ESM loader (cjs-module-lexer) sees the names and
 // `import { trackError } from '@calmony/error-tracker'` works. `trackError` goes through its
-// JavaScript fast path; `captureFields`, that path's native half, is not API.
+// JavaScript fast path; `captureFields`, that path's native half, is not API. `handleTunnel`
+// reads the Web `Request` in JavaScript; `tunnelCheck` and `tunnelAccept` are its native half.
 module.exports.close = binding.close;
 module.exports.configuration = binding.configuration;
 module.exports.errorResponse = binding.errorResponse;
 module.exports.flush = binding.flush;
+module.exports.handleTunnel = require('./src/tunnel/handle.js').makeHandleTunnel(binding);
 module.exports.init = binding.init;
 module.exports.internalServerError = binding.internalServerError;
 module.exports.onRequestError = binding.onRequestError;

@@ -34,6 +34,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'package/index.js',
     'package/package.json',
     'package/src/capture/fast.js',
+    'package/src/tunnel/handle.js',
   ]);
   assert.ok(
     list(binary).some((f) => /^package\/error-tracker\.[\w-]+\.node$/.test(f)),
@@ -87,6 +88,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'default',
     'errorResponse',
     'flush',
+    'handleTunnel',
     'init',
     'internalServerError',
     'onRequestError',

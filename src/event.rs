@@ -156,7 +156,7 @@ fn exceptions(
 }
 
 /// Trims the resolver's context to the `contextLines` option (0: none).
-fn keep_context(frame: &mut Frame, lines: usize) {
+pub fn keep_context(frame: &mut Frame, lines: usize) {
     if lines == 0 {
         frame.context_line = None;
     }

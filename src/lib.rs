@@ -26,6 +26,7 @@ mod sourcemaps;
 mod spool;
 mod stack;
 mod threads;
+mod tunnel;
 mod worker;
 
 use capture::Js;
@@ -37,7 +38,7 @@ use options::Config;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-pub use options::{Options, ScrubOptions};
+pub use options::{Options, ScrubOptions, TunnelOptions};
 pub use scope::Scope;
 
 /// Configures the tracker. Options not given fall back to environment variables (see
@@ -223,6 +224,56 @@ fn track(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> String {
 
 fn track_id(env: &Env, copy: impl FnOnce(&Js) -> capture::Captured) -> sentry_types::Uuid {
     pipeline::track(env.raw(), copy)
+}
+
+/// `handleTunnel`'s first native half (`src/tunnel/handle.js`): what the request's head
+/// decides. Returns `{ reply }` or `{ maxBytes }`. No API: `handleTunnel` is.
+#[napi(skip_typescript)]
+pub fn tunnel_check(env: Env, head: serde_json::Value) -> serde_json::Value {
+    let head: tunnel::Head = serde_json::from_value(head).unwrap_or_default();
+    let Some(setup) = pipeline::current_or_from_env(env.raw()) else {
+        return serde_json::json!({ "reply": { "status": 503, "headers": {}, "body": "" } });
+    };
+    match tunnel::check(&head, &setup) {
+        tunnel::Checked::Reply(reply) => serde_json::json!({ "reply": reply.to_json() }),
+        tunnel::Checked::Read(max) => serde_json::json!({ "maxBytes": max }),
+    }
+}
+
+/// `handleTunnel`'s second native half: the body, kept (on a libuv thread) before the
+/// promise resolves with the reply, as JSON text. No API: `handleTunnel` is.
+#[napi(skip_typescript)]
+pub fn tunnel_accept(env: Env, body: Buffer) -> AsyncTask<Accept> {
+    AsyncTask::new(Accept {
+        body: body.to_vec(),
+        setup: pipeline::current_or_from_env(env.raw()),
+    })
+}
+
+pub struct Accept {
+    body: Vec<u8>,
+    setup: Option<std::sync::Arc<setup::Setup>>,
+}
+
+impl Task for Accept {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<String> {
+        let reply = match self.setup.take() {
+            Some(setup) => tunnel::accept(&self.body, setup),
+            None => tunnel::Reply {
+                status: 503,
+                headers: Vec::new(),
+                body: String::new(),
+            },
+        };
+        Ok(reply.to_json().to_string())
+    }
+
+    fn resolve(&mut self, _env: Env, reply: String) -> Result<String> {
+        Ok(reply)
+    }
 }
 
 /// Resolves `true` once every error captured before the call has reached every configured

@@ -62,6 +62,53 @@ pub struct Options {
     /// Days the audit trail under `dataDir/audit/` keeps (default 400)
     /// [ERROR_TRACKER_AUDIT_RETENTION_DAYS].
     pub audit_retention_days: Option<u32>,
+    /// How `handleTunnel` treats what browsers send (README, "Browser errors").
+    pub tunnel: Option<TunnelOptions>,
+}
+
+/// Limits of the browser tunnel, `handleTunnel`.
+#[napi(object)]
+pub struct TunnelOptions {
+    /// Origins besides the app's own (the request's `Host`) whose pages may post, written as
+    /// browsers send them: `"https://app.example.com"`. Others get 403.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Largest envelope accepted, in bytes (default 262144, 256 KiB); larger ones get 413.
+    pub max_envelope_bytes: Option<u32>,
+    /// Envelopes one client may post per minute (default 60); past it, 429 with `Retry-After`
+    /// and `X-Sentry-Rate-Limits`, so Sentry's browser SDK backs off.
+    pub max_requests_per_minute: Option<u32>,
+    /// Most bytes browser events may hold in the spool while they wait for delivery (default
+    /// 16 MiB); past it, new ones get 429, so a flood cannot fill the disk. Server errors are
+    /// never refused.
+    pub max_spool_bytes: Option<f64>,
+    /// Read the client's address (for the per-client limit) from the last `X-Forwarded-For`
+    /// entry and accept `X-Forwarded-Host` as the app's host (default false). Turn it on only
+    /// behind a proxy that sets those headers itself; the second argument of `handleTunnel`
+    /// wins over both.
+    pub trust_proxy: Option<bool>,
+}
+
+/// `tunnel` after defaults and validation.
+#[derive(Debug, Clone)]
+pub struct TunnelConfig {
+    /// Each as `scheme://host[:port]`, lowercase.
+    pub allowed_origins: Vec<String>,
+    pub max_envelope_bytes: usize,
+    pub max_requests_per_minute: u32,
+    pub max_spool_bytes: u64,
+    pub trust_proxy: bool,
+}
+
+impl Default for TunnelConfig {
+    fn default() -> Self {
+        TunnelConfig {
+            allowed_origins: Vec::new(),
+            max_envelope_bytes: 256 * 1024,
+            max_requests_per_minute: 60,
+            max_spool_bytes: 16 * 1024 * 1024,
+            trust_proxy: false,
+        }
+    }
 }
 
 /// Extra scrubbing rules.
@@ -96,6 +143,7 @@ pub struct Config {
     pub audit_retention_days: u32,
     pub context_lines: usize,
     pub capture_uncaught: bool,
+    pub tunnel: TunnelConfig,
     /// Malformed environment variables, each ignored as if unset (`stats().configErrors`).
     pub ignored: Vec<ConfigError>,
 }
@@ -151,6 +199,7 @@ const FIELDS: &[(&str, &[&str])] = &[
     ),
     ("contextLines", &[]),
     ("captureUncaught", &[]),
+    ("tunnel", &[]),
 ];
 
 /// Variables that CI systems and hosts set to the commit being built or run, after
@@ -457,6 +506,10 @@ impl Config {
             audit_retention_days: retention as u32,
             context_lines: context_lines as usize,
             capture_uncaught: r.boolean("captureUncaught")?.unwrap_or(true),
+            tunnel: tunnel_options(match r.source("tunnel") {
+                Some(Source::Option(v)) => Some(v),
+                _ => None,
+            })?,
             ignored: Vec::new(),
         })
     }
@@ -647,6 +700,103 @@ fn scrub_options(scrub: Option<&Value>) -> Result<ScrubConfig, ConfigError> {
         patterns,
         user_id_salt: None,
     })
+}
+
+/// `tunnel: { allowedOrigins, maxEnvelopeBytes, … }`, each field checked and named
+/// (`tunnel.allowedOrigins[0]`) when bad.
+fn tunnel_options(tunnel: Option<&Value>) -> Result<TunnelConfig, ConfigError> {
+    const KNOWN: &[&str] = &[
+        "allowedOrigins",
+        "maxEnvelopeBytes",
+        "maxRequestsPerMinute",
+        "maxSpoolBytes",
+        "trustProxy",
+    ];
+    let mut out = TunnelConfig::default();
+    let map = match tunnel {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Object(map)) => map,
+        Some(v) => {
+            return Err(bad(
+                "tunnel",
+                format!("expected an object, got {}", kind(v)),
+            ))
+        }
+    };
+    if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(bad(
+            format!("tunnel.{unknown}"),
+            format!("unknown field (known: {})", KNOWN.join(", ")),
+        ));
+    }
+    let whole = |field: &str, min: f64, max: f64| -> Result<Option<f64>, ConfigError> {
+        match map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => {
+                let n = n.as_f64().unwrap_or(f64::NAN);
+                check(n >= min && n <= max && n.fract() == 0.0, || {
+                    format!("must be a whole number from {min} to {max}, got {n}")
+                })
+                .map(|()| Some(n))
+                .map_err(|e| bad(format!("tunnel.{field}"), e))
+            }
+            Some(v) => Err(bad(
+                format!("tunnel.{field}"),
+                format!("expected a number, got {}", kind(v)),
+            )),
+        }
+    };
+    if let Some(n) = whole("maxEnvelopeBytes", 1024.0, 64.0 * 1024.0 * 1024.0)? {
+        out.max_envelope_bytes = n as usize;
+    }
+    if let Some(n) = whole("maxRequestsPerMinute", 1.0, 1_000_000.0)? {
+        out.max_requests_per_minute = n as u32;
+    }
+    if let Some(n) = whole("maxSpoolBytes", 0.0, 1e15)? {
+        out.max_spool_bytes = n as u64;
+    }
+    match map.get("trustProxy") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => out.trust_proxy = *b,
+        Some(v) => {
+            return Err(bad(
+                "tunnel.trustProxy",
+                format!("expected a boolean, got {}", kind(v)),
+            ))
+        }
+    }
+    match map.get("allowedOrigins") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let name = format!("tunnel.allowedOrigins[{i}]");
+                let Value::String(s) = item else {
+                    return Err(bad(name, format!("expected a string, got {}", kind(item))));
+                };
+                let origin = parse_http_url(s.trim())
+                    .ok()
+                    .filter(|u| u.path() == "/" && u.query().is_none() && u.username().is_empty())
+                    .map(|u| u.origin().ascii_serialization())
+                    .ok_or_else(|| {
+                        bad(
+                            name,
+                            format!(
+                                "{s:?} is not an origin: write scheme and host, with a port \
+                                 if not the default, e.g. \"https://app.example.com\""
+                            ),
+                        )
+                    })?;
+                out.allowed_origins.push(origin);
+            }
+        }
+        Some(v) => {
+            return Err(bad(
+                "tunnel.allowedOrigins",
+                format!("expected an array of strings, got {}", kind(v)),
+            ))
+        }
+    }
+    Ok(out)
 }
 
 fn kind(v: &Value) -> &'static str {

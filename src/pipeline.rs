@@ -209,6 +209,21 @@ pub fn current() -> Option<Arc<Setup>> {
     PIPELINE.get().and_then(|p| p.setup.read().clone())
 }
 
+/// The current setup, or (when `init` has not run) one configured from the environment, as
+/// the first `trackError` or tunnelled request makes it. `None` only when that fails.
+pub fn current_or_from_env(env: napi::sys::napi_env) -> Option<Arc<Setup>> {
+    if let Some(setup) = current() {
+        return Some(setup);
+    }
+    // From the environment, storage trouble is a warning, never an error.
+    let config = Config::from_env_lenient(|name| std::env::var(name).ok());
+    let setup = configure(config, Host::detect(Js::new(env).node_version()))
+        .map_err(|e| log::warn(format_args!("{e}")))
+        .ok()?;
+    crate::exit::install(env);
+    Some(setup)
+}
+
 /// Decides whether the error is sampled in. Sampling reuses the id's random bits, so it costs
 /// no second random draw.
 fn admit(setup: &Setup) -> (Uuid, bool) {
@@ -230,18 +245,7 @@ fn admit(setup: &Setup) -> (Uuid, bool) {
 pub fn track(env: napi::sys::napi_env, copy: impl FnOnce(&Js) -> Captured) -> Uuid {
     let js = Js::new(env);
     let tracked = panic::catch_unwind(AssertUnwindSafe(|| {
-        let setup = match current() {
-            Some(setup) => setup,
-            None => {
-                // From the environment, storage trouble is a warning, never an error.
-                let config = Config::from_env_lenient(|name| std::env::var(name).ok());
-                let setup = configure(config, Host::detect(js.node_version()))
-                    .map_err(|e| log::warn(format_args!("{e}")))
-                    .ok()?;
-                crate::exit::install(env);
-                setup
-            }
-        };
+        let setup = current_or_from_env(env)?;
         let (event_id, keep) = admit(&setup);
         if keep {
             BUFFER.push(Job {

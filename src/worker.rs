@@ -1,6 +1,8 @@
 //! Stage 3, the background thread: turn each captured error into a finished event (parse the
 //! stack, resolve source maps, build the event, fingerprint it, scrub it) and hand it to the sinks of the setup it
-//! was captured under. Nothing leaves this module unscrubbed.
+//! was captured under. Nothing leaves this module unscrubbed. The stages after the build
+//! (`finish`) and the commit (`release`) are also how the browser tunnel (`tunnel`) keeps a
+//! page's event: one way through for both halves.
 //!
 //! The worker never blocks the calling thread: it is not woken per error (that would be a
 //! syscall on every `trackError`) but looks at its queue every `TICK`, or at once when a flush
@@ -25,14 +27,14 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(20);
 
 /// One resolver for the process: parsed maps outlive any one `init`.
-static RESOLVER: LazyLock<Resolver> = LazyLock::new(Resolver::new);
+pub static RESOLVER: LazyLock<Resolver> = LazyLock::new(Resolver::new);
 
 /// Events written to the spool but not yet committed are handed to the sinks in groups of at
 /// most this many, after one fsync for the group.
 const GROUP: usize = 256;
 
 /// A finished event written (not yet committed) to its setup's spool.
-struct Ready {
+pub struct Ready {
     finished: Finished,
     setup: Arc<Setup>,
 }
@@ -150,33 +152,74 @@ fn process(mut job: Job) -> Ready {
             host: &setup.host,
         },
     );
-    // A hash, so it carries nothing to scrub.
-    let fingerprint = fingerprint::of(&event);
-    let mut stack = job
+    let stack = job
         .captured
         .exceptions
         .into_iter()
         .next()
         .and_then(|t| t.stack)
         .unwrap_or_default();
-    let event = setup.scrubber.event(event, Texts(vec![&mut stack]));
+    let built = Built {
+        event,
+        debug_images,
+        stack,
+    };
+    finish(
+        job.seq,
+        job.timestamp,
+        built,
+        setup,
+        |scrubber, event, texts| scrubber.event(event, texts),
+    )
+}
+
+/// An event built from what was captured (or what a browser sent), before it is scrubbed.
+pub struct Built {
+    pub event: sentry_types::protocol::v7::Event<'static>,
+    pub debug_images: Vec<event::SourceMapImage>,
+    /// The thrown error's stack as printed, scrubbed along with the event.
+    pub stack: String,
+}
+
+/// The stages every event goes through once built, server and browser alike: fingerprint,
+/// scrub (`scrub` applies the policy for where it came from), count in `stats().groups`, write
+/// to the spool (committed by `release`).
+pub fn finish(
+    seq: u64,
+    timestamp: std::time::SystemTime,
+    built: Built,
+    setup: Arc<Setup>,
+    scrub: impl FnOnce(
+        &crate::scrub::Scrubber,
+        sentry_types::protocol::v7::Event<'static>,
+        Texts<'_>,
+    ) -> sentry_types::protocol::v7::Event<'static>,
+) -> Ready {
+    let Built {
+        event,
+        debug_images,
+        mut stack,
+    } = built;
+    // A hash, so it carries nothing to scrub.
+    let fingerprint = fingerprint::of(&event);
+    let event = scrub(&setup.scrubber, event, Texts(vec![&mut stack]));
     groups::record(
         &fingerprint,
         &title(&event),
         event.user.as_ref().and_then(|u| u.id.as_deref()),
-        job.timestamp
+        timestamp
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
     );
     let record = Record {
-        id: job.event_id.simple().to_string(),
+        id: event.event_id.simple().to_string(),
         sinks: setup.kinds().iter().map(|k| k.name().to_owned()).collect(),
         fingerprint,
         stack: Some(stack).filter(|s| !s.is_empty()),
         debug_images,
         event,
     };
-    let finished = spool(job.seq, record, &setup);
+    let finished = spool(seq, record, &setup);
     Ready { finished, setup }
 }
 
@@ -203,8 +246,18 @@ fn spool(seq: u64, record: Record, setup: &Setup) -> Finished {
     Finished::new(seq, &record, payload, spooled, setup.durable.clone())
 }
 
+impl Ready {
+    /// Runs `f` once every sink is done with the event.
+    pub fn on_release(self, f: impl FnOnce() + Send + Sync + 'static) -> Ready {
+        Ready {
+            finished: self.finished.on_release(f),
+            setup: self.setup,
+        }
+    }
+}
+
 /// Commits the group to disk (one fsync per spool), then hands each event to its sinks.
-fn release(group: &mut Vec<Ready>) {
+pub fn release(group: &mut Vec<Ready>) {
     let mut committed: Vec<*const Setup> = Vec::new();
     for ready in group.iter() {
         let key = Arc::as_ptr(&ready.setup);

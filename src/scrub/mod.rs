@@ -10,6 +10,7 @@
 //!
 //! Only what the SDK itself sets (ids, timestamps, release, SDK and runtime facts) is exempt.
 
+mod browser;
 mod keys;
 pub mod policy;
 mod structured;

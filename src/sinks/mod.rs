@@ -57,6 +57,9 @@ pub struct Finished {
     retrying: AtomicUsize,
     /// Also owed to a sink this setup lacks: its spool record stays once the others are done.
     carried: bool,
+    /// Run when the last sink is done with it (or the process lets go of it): gives back the
+    /// disk share a browser event took (`tunnel::limits::Share`).
+    on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl Finished {
@@ -88,7 +91,14 @@ impl Finished {
             pending: AtomicUsize::new(0),
             retrying: AtomicUsize::new(0),
             carried: false,
+            on_release: None,
         }
+    }
+
+    /// Runs `f` once every sink is done with the event.
+    pub fn on_release(mut self, f: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.on_release = Some(Box::new(f));
+        self
     }
 
     /// Owed to `sinks` sinks of this setup, and (`carried`) to some this setup lacks.
@@ -204,6 +214,9 @@ impl Finished {
 
 impl Drop for Finished {
     fn drop(&mut self) {
+        if let Some(f) = self.on_release.take() {
+            f();
+        }
         if let (Body::Memory(bytes), Some(_)) = (&self.body, self.spooled) {
             BUFFER.release_finished(bytes.len());
         }

@@ -20,6 +20,12 @@ pub fn encode(content: &Content) -> io::Result<Vec<u8>> {
             .collect();
         event["debug_meta"] = json!({ "images": images });
     }
+    // A browser event: Sentry must not fill in the address it sees (the server's, here).
+    if content.event.platform == "javascript" {
+        if let Some(sdk) = event.get_mut("sdk").and_then(Value::as_object_mut) {
+            sdk.insert("settings".to_owned(), json!({ "infer_ip": "never" }));
+        }
+    }
     let payload = serde_json::to_vec(&event)?;
     let sent_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
