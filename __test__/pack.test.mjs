@@ -27,6 +27,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   assert.deepEqual(list(main), [
     'package/README.md',
     'package/bin/error-tracker.mjs',
+    'package/bin/hide-sourcemaps.mjs',
     'package/binding.js',
     'package/index.d.ts',
     'package/index.js',
