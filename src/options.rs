@@ -62,6 +62,12 @@ pub struct Options {
     /// Days the audit trail under `dataDir/audit/` keeps (default 400)
     /// [ERROR_TRACKER_AUDIT_RETENTION_DAYS].
     pub audit_retention_days: Option<u32>,
+    /// Folder of the browser's source maps that `error-tracker hide-sourcemaps` moved out of
+    /// `.next/static` after `next build`; browser frames (`https://…/_next/static/…js`) are
+    /// resolved through its index only [ERROR_TRACKER_SOURCEMAPS_DIR, default
+    /// `.error-tracker/sourcemaps` in the working directory, where the command puts it when run
+    /// in the project root].
+    pub sourcemaps_dir: Option<String>,
 }
 
 /// Extra scrubbing rules.
@@ -94,6 +100,8 @@ pub struct Config {
     pub scrub: ScrubConfig,
     pub max_queue_memory_bytes: usize,
     pub audit_retention_days: u32,
+    /// Where browser frames find their maps (`sourcemapsDir`).
+    pub sourcemaps_dir: PathBuf,
     pub context_lines: usize,
     pub capture_uncaught: bool,
     /// Malformed environment variables, each ignored as if unset (`stats().configErrors`).
@@ -151,6 +159,7 @@ const FIELDS: &[(&str, &[&str])] = &[
     ),
     ("contextLines", &[]),
     ("captureUncaught", &[]),
+    ("sourcemapsDir", &[crate::sourcemaps::DIR_VARIABLE]),
 ];
 
 /// Variables that CI systems and hosts set to the commit being built or run, after
@@ -455,6 +464,12 @@ impl Config {
             },
             max_queue_memory_bytes: memory as usize,
             audit_retention_days: retention as u32,
+            sourcemaps_dir: match r.string("sourcemapsDir")? {
+                Some(dir) => PathBuf::from(dir),
+                None => std::env::current_dir()
+                    .unwrap_or_else(|_| PathBuf::from("."))
+                    .join(crate::sourcemaps::DEFAULT_DIR),
+            },
             context_lines: context_lines as usize,
             capture_uncaught: r.boolean("captureUncaught")?.unwrap_or(true),
             ignored: Vec::new(),
