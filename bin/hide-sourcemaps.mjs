@@ -13,7 +13,9 @@
 //   developer tools do not ask for maps that are gone.
 // - `index.json` in that folder lists each build's maps by the URL path their chunk is served
 //   at (`/_next/static/chunks/…js`) and by Sentry debug id (`//# debugId=` in the chunk, or
-//   `debug_id` in the map) when there is one. The tracker (src/sourcemaps/indexed.rs) reads it;
+//   `debug_id` in the map) when there is one. Which map is a chunk's comes from the chunk's
+//   comment (Turbopack names a map by its own hash, not `<chunk>.map`), else a sibling
+//   `<chunk>.map`; an inline `data:` map is written out and taken out of the chunk too. The tracker (src/sourcemaps/indexed.rs) reads it;
 //   a frame's URL only ever selects a key of this index, never a path.
 // - The last `--keep` builds (default 5) are kept; older ones are removed.
 //
@@ -31,7 +33,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 export const USAGE = `usage: error-tracker hide-sourcemaps [distDir] [--out dir] [--keep n]
 
@@ -47,6 +49,8 @@ const DEFAULT_KEEP = 5;
 // A `//# sourceMappingURL=` line (or the legacy `//@`), or CSS's block comment form.
 const MAP_COMMENT =
   /^[ \t]*(?:\/\/[#@][ \t]*sourceMappingURL=[^\r\n]*|\/\*[#@][ \t]*sourceMappingURL=[^\r\n]*?\*\/[ \t]*)(?:\r?\n|$)/gm;
+const MAP_URL =
+  /^[ \t]*(?:\/\/[#@][ \t]*sourceMappingURL=([^\s]+)|\/\*[#@][ \t]*sourceMappingURL=([^\s*]+)[ \t]*\*\/)/gm;
 const DEBUG_ID = /^[ \t]*\/\/# debugId=([0-9a-fA-F-]{32,36})[ \t]*$/m;
 
 /** Runs the command with its arguments (after `hide-sourcemaps`); returns the exit code. */
@@ -126,46 +130,67 @@ export function hideSourcemaps({ distDir = '.next', outDir, keep = DEFAULT_KEEP 
   const buildDir = join(out, 'builds', build);
   privateDir(buildDir);
 
+  const indexPath = join(out, 'index.json');
+  const same = readIndex(indexPath).builds.find((b) => b.id === build);
   let moved = 0;
   let stripped = 0;
-  const debugIds = new Map(); // chunk path (relative to static/) → debug id from its comment
-  for (const rel of walk(staticDir)) {
+  // Served chunk (relative to static/) → its map (relative to static/, or inline JSON) and
+  // debug id. Turbopack names a chunk's map by the map's own hash, so only the chunk's
+  // comment says which map is its own.
+  const chunks = new Map();
+  const served = walk(staticDir);
+  for (const rel of served.filter((f) => /\.(?:m?js|css)$/.test(f))) {
     const file = join(staticDir, rel);
-    if (rel.endsWith('.map')) {
-      const dest = join(buildDir, rel);
-      privateDir(dirname(dest));
-      move(file, dest);
-      moved++;
-    } else if (/\.(?:m?js|css)$/.test(rel)) {
-      const text = readFileSync(file, 'utf8');
-      const debugId = DEBUG_ID.exec(text)?.[1];
-      if (debugId) debugIds.set(rel, debugId.toLowerCase());
-      const without = text.replace(MAP_COMMENT, '');
-      if (without !== text) {
-        writeFileSync(file, without);
-        stripped++;
-      }
+    const text = readFileSync(file, 'utf8');
+    const chunk = { map: undefined, inline: undefined, debugId: DEBUG_ID.exec(text)?.[1]?.toLowerCase() };
+    const last = [...text.matchAll(MAP_URL)].at(-1);
+    const url = last?.[1] ?? last?.[2];
+    if (url?.startsWith('data:')) chunk.inline = decodeDataUrl(url);
+    else if (url) chunk.map = mapOf(staticDir, rel, url);
+    chunks.set(rel, chunk);
+    const without = text.replace(MAP_COMMENT, '');
+    if (without !== text) {
+      writeFileSync(file, without);
+      stripped++;
     }
   }
-
-  // This build's entries come from what its folder holds, so a second run (nothing left to
-  // move) writes the same index.
-  const maps = [];
-  for (const rel of walk(buildDir)) {
-    if (!rel.endsWith('.map')) continue;
-    const chunk = rel.slice(0, -'.map'.length);
-    const urlPath = `/_next/static/${chunk.split(sep).join('/')}`;
-    const entry = { path: urlPath, map: ['builds', build, ...rel.split(sep)].join('/') };
-    const debugId = debugIds.get(chunk) ?? mapDebugId(join(buildDir, rel));
-    if (debugId) entry.debugId = debugId;
-    maps.push(entry);
+  for (const rel of served.filter((f) => f.endsWith('.map'))) {
+    const dest = join(buildDir, rel);
+    privateDir(dirname(dest));
+    move(join(staticDir, rel), dest);
+    moved++;
   }
-  maps.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
-  const indexPath = join(out, 'index.json');
+  const maps = new Map(); // URL path → entry
+  const add = (chunkRel, mapRel, debugId) => {
+    const entry = { path: `/_next/static/${toUrl(chunkRel)}`, map: ['builds', build, toUrl(mapRel)].join('/') };
+    const id = debugId ?? mapDebugId(join(buildDir, mapRel));
+    if (id) entry.debugId = id;
+    if (!maps.has(entry.path)) maps.set(entry.path, entry);
+  };
+  for (const [rel, chunk] of chunks) {
+    if (chunk.inline) {
+      // An inline map is as public as the source it carries: it moves out too.
+      const dest = join(buildDir, `${rel}.map`);
+      privateDir(dirname(dest));
+      writeFileSync(dest, chunk.inline, { mode: 0o600 });
+      chmodSync(dest, 0o600);
+      moved++;
+      add(rel, `${rel}.map`, chunk.debugId);
+    } else if (chunk.map && isFile(join(buildDir, chunk.map))) {
+      add(rel, chunk.map, chunk.debugId);
+    } else if (isFile(join(buildDir, `${rel}.map`))) {
+      add(rel, `${rel}.map`, chunk.debugId); // webpack's sibling `<chunk>.map`, comment or not
+    }
+  }
+  // A second run finds the comments gone: what the first one learnt from them stays.
+  for (const entry of same?.maps ?? []) {
+    if (!maps.has(entry.path) && isFile(join(out, ...entry.map.split('/')))) maps.set(entry.path, entry);
+  }
+  const sorted = [...maps.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
   const earlier = readIndex(indexPath).builds.filter((b) => b.id !== build);
-  const same = readIndex(indexPath).builds.find((b) => b.id === build);
-  const builds = [{ id: build, time: same?.time ?? new Date().toISOString(), maps }, ...earlier].slice(0, keep);
+  const builds = [{ id: build, time: same?.time ?? new Date().toISOString(), maps: sorted }, ...earlier].slice(0, keep);
   for (const old of readdirSafe(join(out, 'builds'))) {
     if (!builds.some((b) => b.id === old)) rmSync(join(out, 'builds', old), { recursive: true, force: true });
   }
@@ -173,7 +198,7 @@ export function hideSourcemaps({ distDir = '.next', outDir, keep = DEFAULT_KEEP 
   writeFileSync(tmp, `${JSON.stringify({ version: VERSION, builds }, null, 2)}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, indexPath);
-  return { build, outDir: out, moved, stripped, indexed: maps.length, builds: builds.length };
+  return { build, outDir: out, moved, stripped, indexed: sorted.length, builds: builds.length };
 }
 
 /** Next's build id (`distDir/BUILD_ID`); a build without one is named by its time. */
@@ -189,6 +214,41 @@ function buildId(dist) {
     throw new Error(`build id ${JSON.stringify(id)} (in ${join(dist, 'BUILD_ID')}) cannot name a folder`);
   }
   return id;
+}
+
+/**
+ * The map a chunk's `sourceMappingURL` names, relative to `static/`; `undefined` when it is not
+ * a `.map` file inside the served tree (a URL elsewhere, or one that climbs out).
+ */
+function mapOf(staticDir, chunkRel, url) {
+  let path;
+  try {
+    path = decodeURIComponent(url.split(/[?#]/)[0]);
+  } catch {
+    return undefined;
+  }
+  if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('/')) return undefined;
+  const rel = relative(staticDir, resolve(staticDir, dirname(chunkRel), path));
+  return rel.endsWith('.map') && !rel.startsWith('..') && !isAbsolute(rel) ? rel : undefined;
+}
+
+/** The JSON of a base64 `data:` URL, or `undefined`. */
+function decodeDataUrl(url) {
+  const comma = url.indexOf(',');
+  if (comma < 0 || !/;base64$/i.test(url.slice(0, comma))) return undefined;
+  return Buffer.from(url.slice(comma + 1), 'base64');
+}
+
+function toUrl(rel) {
+  return rel.split(sep).join('/');
+}
+
+function isFile(path) {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The earlier index, or an empty one when there is none or it cannot be read. */

@@ -76,7 +76,11 @@ function collect(path, shallow = false) {
     }
     (map.sources ?? []).forEach((source, i) => {
       const text = map.sourcesContent?.[i];
-      const ext = extname(String(source).split(/[?#]/)[0].replace(/ \[.*$/, ''));
+      const ext = extname(
+        String(source)
+          .split(/[?#]/)[0]
+          .replace(/ \[.*$/, ''),
+      );
       if (typeof text === 'string' && EXTENSIONS.has(ext) && !/node_modules/.test(source)) {
         corpus.push({ name: `${name}#${source}`, text, path: name, source: i });
       }
@@ -195,7 +199,10 @@ function outer(node) {
   let n = node;
   while (
     n &&
-    (ts.isParenthesizedExpression(n) || ts.isAsExpression(n) || ts.isSatisfiesExpression(n) || ts.isNonNullExpression(n))
+    (ts.isParenthesizedExpression(n) ||
+      ts.isAsExpression(n) ||
+      ts.isSatisfiesExpression(n) ||
+      ts.isNonNullExpression(n))
   ) {
     n = n.parent;
   }
@@ -213,10 +220,7 @@ function usedInPlace(fn) {
   const child = outerChild(fn);
   const parent = child.parent;
   if (ts.isCallExpression(parent) && parent.expression === child) return true;
-  if (
-    (ts.isPropertyAccessExpression(parent) || ts.isElementAccessExpression(parent)) &&
-    parent.expression === child
-  ) {
+  if ((ts.isPropertyAccessExpression(parent) || ts.isElementAccessExpression(parent)) && parent.expression === child) {
     return true;
   }
   return false;
