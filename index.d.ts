@@ -275,6 +275,14 @@ export interface Options {
   auditRetentionDays?: number
   /** How `handleTunnel` treats what browsers send (README, "Browser errors"). */
   tunnel?: TunnelOptions
+  /**
+   * Folder of the browser's source maps that `error-tracker hide-sourcemaps` moved out of
+   * `.next/static` after `next build`; browser frames (`https://…/_next/static/…js`) are
+   * resolved through its index only [ERROR_TRACKER_SOURCEMAPS_DIR, default
+   * `.error-tracker/sourcemaps` in the working directory, where the command puts it when run
+   * in the project root].
+   */
+  sourcemapsDir?: string
 }
 
 /** Per-error data in Sentry's shapes, the second half of what `Sentry.withScope` would set. */

@@ -29,6 +29,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'package/bin/audit.mjs',
     'package/bin/error-tracker.mjs',
     'package/bin/report-html.mjs',
+    'package/bin/hide-sourcemaps.mjs',
     'package/binding.js',
     'package/index.d.ts',
     'package/index.js',

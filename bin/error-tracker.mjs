@@ -14,8 +14,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const USAGE = `usage: error-tracker doctor    check the configuration and send a test event to each sink
-       error-tracker audit     verify the audit trail, or report on it (audit --help)
+const USAGE = `usage: error-tracker doctor           check the configuration and send a test event to each sink
+       error-tracker audit            verify the audit trail, or report on it (audit --help)
+       error-tracker hide-sourcemaps  after next build: move the browser's source maps out of reach
 
   Reads the environment the app would (SENTRY_DSN, CAPTURE_ERROR_URL, ERROR_TRACKER_DIR …),
   sends one test event to each configured sink and says what happened. Exits 0 when every
@@ -30,6 +31,10 @@ if (command === undefined || ['--help', '-h', 'help'].includes(command)) {
 }
 if (command === 'audit') {
   process.exit(await (await import('./audit.mjs')).audit(process.argv.slice(3)));
+}
+if (command === 'hide-sourcemaps') {
+  const { main } = await import('./hide-sourcemaps.mjs');
+  process.exit(main(process.argv.slice(3)));
 }
 if (command !== 'doctor') {
   console.error(`error-tracker: unknown command \`${command}\`\n\n${USAGE}`);

@@ -67,6 +67,8 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> (Event<'static>, Vec<S
     let mut debug_images = Vec::new();
     let scope = scope::parse(captured.scope.as_ref());
     let config = origin.config;
+    // Browser frames resolve through this setup's folder of hidden maps (`sourcemapsDir`).
+    origin.resolver.set_sourcemaps_dir(&config.sourcemaps_dir);
     let mut event = Event {
         event_id: origin.event_id,
         timestamp: origin.timestamp,

@@ -64,6 +64,12 @@ pub struct Options {
     pub audit_retention_days: Option<u32>,
     /// How `handleTunnel` treats what browsers send (README, "Browser errors").
     pub tunnel: Option<TunnelOptions>,
+    /// Folder of the browser's source maps that `error-tracker hide-sourcemaps` moved out of
+    /// `.next/static` after `next build`; browser frames (`https://…/_next/static/…js`) are
+    /// resolved through its index only [ERROR_TRACKER_SOURCEMAPS_DIR, default
+    /// `.error-tracker/sourcemaps` in the working directory, where the command puts it when run
+    /// in the project root].
+    pub sourcemaps_dir: Option<String>,
 }
 
 /// Limits of the browser tunnel, `handleTunnel`.
@@ -141,6 +147,8 @@ pub struct Config {
     pub scrub: ScrubConfig,
     pub max_queue_memory_bytes: usize,
     pub audit_retention_days: u32,
+    /// Where browser frames find their maps (`sourcemapsDir`).
+    pub sourcemaps_dir: PathBuf,
     pub context_lines: usize,
     pub capture_uncaught: bool,
     pub tunnel: TunnelConfig,
@@ -200,6 +208,7 @@ const FIELDS: &[(&str, &[&str])] = &[
     ("contextLines", &[]),
     ("captureUncaught", &[]),
     ("tunnel", &[]),
+    ("sourcemapsDir", &[crate::sourcemaps::DIR_VARIABLE]),
 ];
 
 /// Variables that CI systems and hosts set to the commit being built or run, after
@@ -504,6 +513,12 @@ impl Config {
             },
             max_queue_memory_bytes: memory as usize,
             audit_retention_days: retention as u32,
+            sourcemaps_dir: match r.string("sourcemapsDir")? {
+                Some(dir) => PathBuf::from(dir),
+                None => std::env::current_dir()
+                    .unwrap_or_else(|_| PathBuf::from("."))
+                    .join(crate::sourcemaps::DEFAULT_DIR),
+            },
             context_lines: context_lines as usize,
             capture_uncaught: r.boolean("captureUncaught")?.unwrap_or(true),
             tunnel: tunnel_options(match r.source("tunnel") {

@@ -11,6 +11,8 @@
 //!   frames V8 printed no name for, or a name the generated code does not define.
 //! - `context`: the source lines around a frame.
 //! - `cache`: what was read, kept by path and checked against the file's stamp.
+//! - `indexed`: browser frames (`https://host/_next/static/…js`), through the private folder of
+//!   maps `error-tracker hide-sourcemaps` fills, by key only.
 //!
 //! A worker resolves every frame of every event, so nothing is read or parsed twice while the
 //! file on disk is unchanged: each distinct file costs a `stat` per event (two with an external
@@ -20,11 +22,14 @@
 mod cache;
 mod context;
 mod enclosing;
+mod indexed;
 mod locate;
 mod names;
 mod paths;
 #[cfg(test)]
 mod tests;
+
+pub use indexed::{DEFAULT_DIR, DIR_VARIABLE};
 
 use cache::{Lru, Stamp, Stamps};
 use locate::MapSource;
@@ -67,6 +72,8 @@ pub struct Resolver {
     stamps: Stamps,
     /// Display paths are relative to the working directory when the resolver was made.
     cwd: Option<PathBuf>,
+    /// The browser's maps, hidden by `error-tracker hide-sourcemaps`.
+    hidden: indexed::Folder,
 }
 
 /// A generated file with a usable map.
@@ -110,7 +117,8 @@ struct SourceFile {
 
 /// Files already looked up while resolving one event, so that each is checked once.
 #[derive(Default)]
-struct Seen {
+struct Seen<'d> {
+    debug_ids: &'d [(String, String)],
     bundles: Vec<(String, Option<Arc<Mapped>>)>,
     sources: Vec<(PathBuf, Option<Arc<SourceFile>>)>,
 }
@@ -133,21 +141,44 @@ impl Resolver {
 
     /// A resolver that trusts a file's stamp for `recheck` after reading it.
     pub fn with_recheck(recheck: Duration) -> Resolver {
+        let cwd = std::env::current_dir().ok();
         Resolver {
             mapped: Mutex::new(Lru::new(MAX_MAPS, MAX_MAP_BYTES)),
             unmapped: Mutex::new(Lru::new(MAX_UNMAPPED, usize::MAX)),
             sources: Mutex::new(Lru::new(MAX_SOURCES, MAX_SOURCE_BYTES)),
             stamps: Stamps::new(recheck),
-            cwd: std::env::current_dir().ok(),
+            hidden: indexed::Folder::from_env(cwd.as_deref()),
+            cwd,
         }
+    }
+
+    /// Where browser frames find their maps from now on: the folder `error-tracker
+    /// hide-sourcemaps` wrote (`sourcemapsDir`). Until called, `ERROR_TRACKER_SOURCEMAPS_DIR`
+    /// or `.error-tracker/sourcemaps` in the working directory.
+    pub fn set_sourcemaps_dir(&self, dir: &Path) {
+        self.hidden.set_dir(dir);
     }
 
     /// Rewrites each frame that has a source map to its original file, line, column and function
     /// name, and fills pre_context/context_line/post_context (5 lines each side) for in_app
     /// frames from the map's sourcesContent or else the source file on disk. A missing or broken
     /// map leaves the frame as it was; never panics, never fails the event.
+    ///
+    /// A browser frame (`https://host/_next/static/chunks/…js`, in `abs_path` or `filename`) is
+    /// resolved only through the maps `error-tracker hide-sourcemaps` indexed, by its URL's
+    /// `/_next/static/…` path (see `resolve_with_debug_ids` for debug ids).
     pub fn resolve(&self, frames: &mut [Frame]) {
-        let mut seen = Seen::default();
+        self.resolve_with_debug_ids(frames, &[]);
+    }
+
+    /// `resolve`, where a browser frame whose chunk the index does not know by path is looked
+    /// up by the Sentry debug id the event's `debug_meta` gives its URL: `(code_file,
+    /// debug_id)` pairs, as the browser SDK lists `sourcemap` images.
+    pub fn resolve_with_debug_ids(&self, frames: &mut [Frame], debug_ids: &[(String, String)]) {
+        let mut seen = Seen {
+            debug_ids,
+            ..Seen::default()
+        };
         for frame in frames.iter_mut() {
             // A map is untrusted input to a parser we do not own: if anything in there panics,
             // this frame stays as V8 printed it and the event goes on.
@@ -204,7 +235,13 @@ impl Resolver {
     }
 
     fn resolve_frame(&self, frame: &Frame, seen: &mut Seen) -> Option<Resolved> {
-        let abs_path = frame.abs_path.as_deref()?;
+        // The browser SDK names a frame's URL in `filename` (and `abs_path` after Relay).
+        let abs_path = frame.abs_path.as_deref().or_else(|| {
+            frame
+                .filename
+                .as_deref()
+                .filter(|f| indexed::url_key(f).is_some())
+        })?;
         let mapped = self.mapped_once(abs_path, seen)?;
         let line = u32::try_from(frame.lineno?.checked_sub(1)?).ok()?;
         let col = u32::try_from(frame.colno.unwrap_or(1).saturating_sub(1)).ok()?;
@@ -257,9 +294,12 @@ impl Resolver {
         if let Some((_, known)) = seen.bundles.iter().find(|(p, _)| p == abs_path) {
             return known.clone();
         }
-        let known = match self.lookup(abs_path) {
-            Some(Known::Mapped(m)) => Some(m),
-            _ => None,
+        let known = match indexed::url_key(abs_path) {
+            Some(_) => self.lookup_hidden(abs_path, seen.debug_ids),
+            None => match self.lookup(abs_path) {
+                Some(Known::Mapped(m)) => Some(m),
+                _ => None,
+            },
         };
         seen.bundles.push((abs_path.to_owned(), known.clone()));
         known
@@ -272,6 +312,26 @@ impl Resolver {
         let known = self.source_file(path);
         seen.sources.push((path.to_path_buf(), known.clone()));
         known
+    }
+
+    /// The hidden map of the chunk at `url`, by its path key, else by the debug id `debug_ids`
+    /// gives the URL; from the cache while the map file is unchanged.
+    fn lookup_hidden(&self, url: &str, debug_ids: &[(String, String)]) -> Option<Arc<Mapped>> {
+        let entry = self.hidden.entry_for_url(url, &self.stamps).or_else(|| {
+            let (_, id) = debug_ids.iter().find(|(code_file, _)| code_file == url)?;
+            self.hidden.entry_for_debug_id(id, &self.stamps)
+        })?;
+        let stamp = self.stamps.read(&entry.map)?;
+        let cached = self.mapped.lock().get(&entry.map);
+        if let Some(m) = cached.filter(|m| m.stamp == stamp) {
+            return Some(m);
+        }
+        let key = indexed::url_key(url)?;
+        let mapped = Arc::new(load_hidden(&entry, stamp, &key, self.cwd.as_deref())?);
+        self.mapped
+            .lock()
+            .insert(entry.map.clone(), mapped.clone(), mapped.cost);
+        Some(mapped)
     }
 
     /// What is known about the generated file at `abs_path`, from the cache while the file (and
@@ -350,12 +410,16 @@ impl Mapped {
     /// The original name for a frame V8 named `v8_name` at this 0-based position; `None` to
     /// keep what V8 printed. Remembered per position, since the same errors recur.
     ///
-    /// A name V8 printed is translated through the generated code (`names`) when the
-    /// function's own name is defined there. When V8 printed no name, or one the generated code
-    /// does not define (`a.s.b.name`, made up from how an anonymous function was reached), the
-    /// function around the position in the original source names the frame (`enclosing`,
-    /// computed by `in_original`); if that function is anonymous too, a printed name stays as
-    /// it was, whole: half of it translated would name nothing.
+    /// The function around the position in the original source decides (`enclosing`, computed
+    /// by `in_original`): a minifier inlines small functions into their callers, so the
+    /// function V8 ran (`GET`) may not be the one whose line the map gives (`loadList`'s).
+    /// The name V8 printed, translated through the generated code (`names`), is kept when it
+    /// names the same function, for what V8 adds around it (`Object.handleRequest`, `new
+    /// Order`, `[as run]`). When the original source names no function there (an anonymous
+    /// callback, the module's top level, no source at hand), the translated name stands as
+    /// before, or, if the generated code does not define it (`a.s.b.name`, made up from how an
+    /// anonymous function was reached), the printed name stays as it was, whole: half of it
+    /// translated would name nothing.
     fn function_name(
         &self,
         line: u32,
@@ -371,10 +435,16 @@ impl Mapped {
             (Some(name), Some(generated)) => names::original(&self.map, generated, line, col, name),
             _ => names::Original::default(),
         };
-        let found = if from_generated.own_name_found {
-            from_generated.name
-        } else {
-            in_original()
+        let translated = from_generated
+            .own_name_found
+            .then(|| from_generated.name.or_else(|| v8_name.map(str::to_owned)))
+            .flatten();
+        let found = match (in_original(), translated) {
+            (Some(scope), Some(translated)) if own_name(&scope) == own_name(&translated) => {
+                Some(translated)
+            }
+            (Some(scope), _) => Some(scope),
+            (None, translated) => translated,
         };
         let mut memo = self.names.lock();
         if memo.len() >= MAX_NAMES {
@@ -451,6 +521,43 @@ fn load(path: &Path, stamp: Stamp, cwd: Option<&Path>) -> Known {
     }))
 }
 
+/// A hidden browser map, for the chunk served at `key` (`/_next/static/chunks/x.js`). Its
+/// sources resolve as if the map were still at `.next/static/chunks/x.js.map` under the
+/// working directory (the project root under `next start`), so `webpack://_N_E/./app/…` and
+/// `turbopack:///[project]/app/…` name the app's files. Context comes from `sourcesContent`
+/// only: nothing about a browser frame reads the disk outside the folder.
+fn load_hidden(
+    entry: &indexed::Entry,
+    stamp: Stamp,
+    key: &str,
+    cwd: Option<&Path>,
+) -> Option<Mapped> {
+    let bytes = indexed::read_private(&entry.map)?;
+    let (map, map_debug_id) = parse(&bytes)?;
+    let served = cwd
+        .unwrap_or(Path::new("/"))
+        .join(".next")
+        .join(key.strip_prefix("/_next/")?);
+    let base = paths::Base::new(served.parent()?, &served, cwd);
+    let sources = (0..map.get_source_count())
+        .map(|i| Source {
+            disk: None,
+            ..base.resolve(map.get_source(i).unwrap_or_default())
+        })
+        .collect();
+    let tokens = map.get_token_count() as usize * std::mem::size_of::<sourcemap::RawToken>();
+    Some(Mapped {
+        stamp,
+        map_file: None,
+        cost: bytes.len() + tokens,
+        map,
+        generated: None,
+        sources,
+        debug_id: entry.debug_id.clone().or(map_debug_id),
+        names: Mutex::new(HashMap::new()),
+    })
+}
+
 fn read_map_file(path: PathBuf) -> Option<(Vec<u8>, Option<MapFile>)> {
     let stamp = Stamp::read(&path)?;
     if stamp.len() > MAX_FILE_BYTES {
@@ -474,6 +581,14 @@ fn parse(bytes: &[u8]) -> Option<(SourceMap, Option<String>)> {
         DecodedMap::Hermes(hermes) => SourceMap::clone(&hermes),
     };
     Some((map, debug_id))
+}
+
+/// The function's own name in a name as V8 or `enclosing` write it: `placeOrder` in
+/// `Object.placeOrder [as run]` and `OrderService.placeOrder`, `Order` in `new Order`.
+fn own_name(name: &str) -> &str {
+    let name = name.strip_prefix("new ").unwrap_or(name);
+    let name = &name[..name.find(" [as ").unwrap_or(name.len())];
+    name.rsplit('.').next().unwrap_or(name)
 }
 
 fn apply(frame: &mut Frame, r: Resolved) {

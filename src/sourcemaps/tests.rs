@@ -196,14 +196,7 @@ fn minified_bundle_recovers_original_function_names() {
             "app.ts",
             "placeOrder(order)",
         ),
-        // A constructor frame and an alias keep their shape.
-        (
-            "b(e)",
-            "new a",
-            "new OrderService",
-            "app.ts",
-            "validateOrder(order)",
-        ),
+        // An alias keeps its shape.
         (
             "b(e)",
             "a.placeOrder [as run]",
@@ -216,6 +209,16 @@ fn minified_bundle_recovers_original_function_names() {
         let frame = resolve_one(&resolver, &frame_at(&js, needle, v8_name));
         assert_at(&frame, ts, original, function);
     }
+    // The original source decides which function a position is in: a printed name of another
+    // function (here the class's constructor, for a position in `placeOrder`) gives way to it.
+    // Before issue 17 this read `new OrderService`.
+    let frame = resolve_one(&resolver, &frame_at(&js, "b(e)", "new a"));
+    assert_at(
+        &frame,
+        "app.ts",
+        "validateOrder(order)",
+        "OrderService.placeOrder",
+    );
 }
 
 /// A name the generated code does not define is not translated. Outside any named function of
@@ -852,8 +855,11 @@ fn a_next_build_route_chunk_resolves_to_the_route_file() {
         "{thrower:?}"
     );
     assert_eq!(caller.abs_path.as_deref(), Some(route.as_str()));
-    // The minifier inlined `screen` into the handler, which V8 printed as `t`.
-    assert_eq!(caller.function.as_deref(), Some("GET"), "{caller:?}");
+    // The minifier inlined `screen` into the handler, which V8 printed as `t` (`GET`); the map
+    // puts the call at line 8, the end of `screen`, so that is the function the frame shows,
+    // as the source around it does (before issue 17 it read `GET`).
+    assert_eq!(caller.lineno, Some(8), "{caller:?}");
+    assert_eq!(caller.function.as_deref(), Some("screen"), "{caller:?}");
 }
 
 /// A server action, a server component and the library they call, from a real `next build`
@@ -949,5 +955,121 @@ fn a_turbopack_build_names_functions_from_the_original_source() {
         constructor.function.as_deref(),
         Some("new ScreeningError"),
         "{constructor:?}"
+    );
+}
+
+// --- Browser frames through the hidden maps ----------------------------------------------------
+
+/// A browser frame at the minified fixture's throw, its chunk served at `url`.
+fn browser_frame(url: &str, needle: &str, function: Option<&str>) -> Frame {
+    let mut frame = frame_at(&dist("min.js"), needle, function.unwrap_or(""));
+    frame.function = function.map(str::to_owned);
+    frame.abs_path = Some(url.to_owned());
+    frame.filename = Some(url.to_owned());
+    frame
+}
+
+/// The minified fixture's map hidden as `hide-sourcemaps` hides a chunk's, sources written as
+/// Turbopack writes them, and a resolver reading that folder.
+fn hidden_min_map(scratch: &Scratch) -> Resolver {
+    let mut map: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist("min.js.map")).unwrap()).unwrap();
+    let sources: Vec<String> = map["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let name = s.as_str().unwrap().rsplit('/').next().unwrap();
+            format!("turbopack:///[project]/app/{name}")
+        })
+        .collect();
+    map["sources"] = serde_json::json!(sources);
+    scratch.write("hidden/builds/b1/chunks/app-1a2b.js.map", map.to_string());
+    scratch.write(
+        "hidden/index.json",
+        r#"{"version":1,"builds":[{"id":"b1","maps":[
+            {"path":"/_next/static/chunks/app-1a2b.js","map":"builds/b1/chunks/app-1a2b.js.map"}]}]}"#,
+    );
+    let resolver = Resolver::new();
+    resolver.set_sourcemaps_dir(&scratch.0.join("hidden"));
+    resolver
+}
+
+#[test]
+fn browser_frames_resolve_through_the_hidden_index_only() {
+    let scratch = Scratch::new("hidden");
+    let resolver = hidden_min_map(&scratch);
+    let needle = r#"new RangeError("marker-arrow")"#;
+    for url in [
+        "https://example.test/_next/static/chunks/app-1a2b.js",
+        "https://cdn.example.net/assets/_next/static/chunks/app-1a2b.js?dpl=dpl_1",
+        "https://example.test/screening/_next/static/chunks/app-1a2b.js",
+    ] {
+        // The browser printed the minified name, or none.
+        for v8_name in [Some("b"), None] {
+            let frame = resolve_one(&resolver, &browser_frame(url, needle, v8_name));
+            let abs_path = frame.abs_path.as_deref().unwrap();
+            assert!(abs_path.ends_with("/app/app.ts"), "{frame:?}");
+            assert_eq!(frame.filename.as_deref(), Some("app/app.ts"), "{frame:?}");
+            assert_eq!(frame.function.as_deref(), Some("validateOrder"));
+            assert_eq!(frame.in_app, Some(true));
+            let (line, _) = position(&original_source("app.ts"), needle);
+            assert_eq!(frame.lineno, Some(line));
+            assert!(frame.context_line.as_deref().unwrap().contains(needle));
+            assert_eq!(frame.pre_context.len(), 5, "context from sourcesContent");
+        }
+    }
+    // The SDK names the URL in `filename` only.
+    let mut only_filename = browser_frame(
+        "https://example.test/_next/static/chunks/app-1a2b.js",
+        needle,
+        None,
+    );
+    only_filename.abs_path = None;
+    let frame = resolve_one(&resolver, &only_filename);
+    assert_eq!(
+        frame.function.as_deref(),
+        Some("validateOrder"),
+        "{frame:?}"
+    );
+
+    // Unknown chunks, and paths that try to climb out, stay as the browser sent them.
+    for url in [
+        "https://example.test/_next/static/chunks/other.js",
+        "https://example.test/_next/static/chunks/../../hidden/builds/b1/chunks/app-1a2b.js",
+        "https://example.test/_next/static/%2e%2e/index.json",
+        "https://example.test/app-1a2b.js",
+    ] {
+        let frame = browser_frame(url, needle, Some("b"));
+        assert_eq!(resolve_one(&resolver, &frame), frame, "{url}");
+    }
+}
+
+#[test]
+fn browser_frames_resolve_by_debug_id_when_the_path_is_unknown() {
+    let scratch = Scratch::new("hidden-debug-id");
+    let resolver = hidden_min_map(&scratch);
+    scratch.write(
+        "hidden/index.json",
+        r#"{"version":1,"builds":[{"id":"b1","maps":[
+            {"path":"/_next/static/chunks/renamed.js","map":"builds/b1/chunks/app-1a2b.js.map",
+             "debugId":"c0ffee00-1234-4abc-8def-0123456789ab"}]}]}"#,
+    );
+    let url = "https://example.test/_next/static/chunks/app-1a2b.js";
+    let needle = r#"new RangeError("marker-arrow")"#;
+    let mut frames = [browser_frame(url, needle, None)];
+    resolver.resolve_with_debug_ids(
+        &mut frames,
+        &[(
+            url.to_owned(),
+            "C0FFEE00-1234-4ABC-8DEF-0123456789AB".to_owned(),
+        )],
+    );
+    assert_eq!(frames[0].function.as_deref(), Some("validateOrder"));
+    let mut frames = [browser_frame(url, needle, None)];
+    resolver.resolve(&mut frames);
+    assert_eq!(
+        frames[0].function, None,
+        "no debug id, no such path: left alone"
     );
 }

@@ -68,6 +68,27 @@ fn as_sentry_types_read(event: &mut Map<String, Value>) {
     }
 }
 
+/// The `(code_file, debug_id)` pairs of the `sourcemap` images in the page's `debug_meta`,
+/// which Sentry's bundler plugins inject: the page's word for which build a chunk came from.
+/// They only select an entry of the hidden maps' index; anything else is ignored.
+fn sourcemap_debug_ids(sent: &Map<String, Value>) -> Vec<(String, String)> {
+    let images = sent
+        .get("debug_meta")
+        .and_then(|d| d.get("images"))
+        .and_then(Value::as_array);
+    images
+        .into_iter()
+        .flatten()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("sourcemap"))
+        .filter_map(|i| {
+            let file = i.get("code_file")?.as_str()?;
+            let id = i.get("debug_id")?.as_str()?;
+            (file.len() <= 2048 && id.len() <= 64).then(|| (file.to_owned(), id.to_owned()))
+        })
+        .take(256)
+        .collect()
+}
+
 /// Builds the event the page sent under `event_id`; `Err` when it is no event.
 pub fn build(
     payload: &[u8],
@@ -78,6 +99,7 @@ pub fn build(
     let Ok(Value::Object(sent)) = serde_json::from_slice::<Value>(payload) else {
         return Err("the event is not a JSON object");
     };
+    let debug_ids = sourcemap_debug_ids(&sent);
     let mut kept: Map<String, Value> = sent
         .into_iter()
         .filter(|(k, _)| FIELDS.contains(&k.as_str()))
@@ -104,7 +126,10 @@ pub fn build(
             continue;
         };
         let raw = stacktrace.clone();
-        resolver.resolve(&mut stacktrace.frames);
+        // Through the hidden maps' index only (`sourcemapsDir`): by the chunk's URL, else by
+        // the debug id the page's SDK reported for it.
+        resolver.set_sourcemaps_dir(&config.sourcemaps_dir);
+        resolver.resolve_with_debug_ids(&mut stacktrace.frames, &debug_ids);
         for frame in stacktrace.frames.iter_mut() {
             keep_context(frame, config.context_lines);
         }
