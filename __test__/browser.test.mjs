@@ -129,8 +129,17 @@ test('browser frames read as the app source, and map URLs answer 404', async () 
   assert.match(thrower.filename, /\.tsx$/, JSON.stringify(frames, null, 1));
   assert.equal(thrower.function, 'screenSubject');
   assert.ok(event.exception.values.at(-1).raw_stacktrace, 'the minified frames are kept');
-  const chunk = event.exception.values.at(-1).raw_stacktrace.frames.at(-1).abs_path;
-  const res = await fetch(new URL(`${new URL(chunk).pathname}.map`, base));
+  // The SDK names a browser frame's script in `filename` (a URL), not `abs_path`.
+  const minified = event.exception.values.at(-1).raw_stacktrace.frames.at(-1);
+  const chunk = minified.abs_path ?? minified.filename;
+  // Its host reads `[ip]`: the scrubber filters IP addresses, 127.0.0.1 included.
+  assert.match(chunk, /^http:\/\/\[ip\]:\d+\/_next\/static\/chunks\/[^/]+\.js$/, JSON.stringify(minified));
+  const path = new URL(chunk.replace('[ip]', '127.0.0.1')).pathname;
+  const served = await fetch(new URL(path, base));
+  assert.equal(served.status, 200, 'the chunk itself is still served');
+  const script = await served.text();
+  assert.ok(!/sourceMappingURL=/.test(script), 'the served chunk names no map');
+  const res = await fetch(new URL(`${path}.map`, base));
   assert.equal(res.status, 404);
 });
 

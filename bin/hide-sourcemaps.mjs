@@ -210,7 +210,7 @@ function buildId(dist) {
     id = `build-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   }
   // It names a folder: nothing that could climb out of `builds/`.
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id) || id.includes('..')) {
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(id) || id.includes('..')) {
     throw new Error(`build id ${JSON.stringify(id)} (in ${join(dist, 'BUILD_ID')}) cannot name a folder`);
   }
   return id;
