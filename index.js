@@ -17,13 +17,46 @@ try {
 // JavaScript fast path; `captureFields`, that path's native half, is not API.
 module.exports.close = binding.close;
 module.exports.configuration = binding.configuration;
-module.exports.errorResponse = binding.errorResponse;
 module.exports.flush = binding.flush;
-module.exports.init = binding.init;
-module.exports.internalServerError = binding.internalServerError;
-module.exports.onRequestError = binding.onRequestError;
 module.exports.stats = binding.stats;
-module.exports.trackError = require('./src/capture/fast.js').fastTrackError(binding);
+
+// Scopes and breadcrumbs (src/capture/scope.js): every capture merges the process-wide scope,
+// the request's and `withScope`'s under the call's own. The natives take that merged scope as
+// a last argument that `index.d.ts` does not show.
+const scopes = require('./src/capture/scope.js');
+scopes.instrumentServers();
+scopes.instrumentConsole();
+scopes.instrumentOutgoing();
+const { fastTrackError, isNextControlFlow } = require('./src/capture/fast.js');
+const trackErrorFast = fastTrackError(binding);
+module.exports.trackError = function trackError(error, context, scope) {
+  if (isNextControlFlow(error)) return '';
+  return trackErrorFast(error, context, scopes.scopeFor(scope));
+};
+module.exports.onRequestError = function onRequestError(error, request, context) {
+  return binding.onRequestError(error, request, context, scopes.scopeFor(undefined));
+};
+module.exports.errorResponse = function errorResponse(error, extra) {
+  return binding.errorResponse(error, extra, scopes.scopeFor(undefined));
+};
+module.exports.internalServerError = function internalServerError(error, extra) {
+  return binding.internalServerError(error, extra, scopes.scopeFor(undefined));
+};
+module.exports.captureMessage = function captureMessage(message, level, scope) {
+  return binding.captureMessage(message, level, scopes.scopeFor(scope));
+};
+module.exports.init = function init(options) {
+  binding.init(scopes.nativeOptions(options));
+  scopes.configure(options);
+};
+module.exports.setUser = (user) => void scopes.isolationScope().setUser(user);
+module.exports.setTag = (key, value) => void scopes.isolationScope().setTag(key, value);
+module.exports.setTags = (tags) => void scopes.isolationScope().setTags(tags);
+module.exports.setContext = (name, context) => void scopes.isolationScope().setContext(name, context);
+module.exports.addBreadcrumb = (crumb) => void scopes.isolationScope().addBreadcrumb(crumb);
+module.exports.withScope = scopes.withScope;
+module.exports.getCurrentScope = scopes.currentScope;
+module.exports.getIsolationScope = scopes.isolationScope;
 
 function explain(cause) {
   if (/version mismatch/.test(String(cause && cause.message))) return cause;

@@ -45,6 +45,8 @@ pub struct Ledger {
     /// Events the worker has processed and written to the spool (or failed to process).
     pub committed: AtomicU64,
     pub dropped: AtomicU64,
+    /// Events `ignoreErrors` matched: processed, never sent.
+    pub ignored: AtomicU64,
     /// Events that could not be processed at all (a bug), beside the per-sink failures.
     pub failed: AtomicU64,
     /// Events in a spool that some sink still owes.
@@ -77,6 +79,7 @@ impl Ledger {
             next_seq: CachePadded::new(AtomicU64::new(0)),
             committed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             spooled: AtomicU64::new(0),
             failed_by: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],

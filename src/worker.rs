@@ -15,7 +15,7 @@ use crate::setup::Setup;
 use crate::sinks::Finished;
 use crate::sourcemaps::Resolver;
 use crate::spool::Record;
-use crate::{fingerprint, groups};
+use crate::{filter, fingerprint, groups};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, LazyLock};
@@ -45,7 +45,12 @@ pub fn run() {
                 let seq = job.seq;
                 // A bug here must cost one event, not the thread that serves them all.
                 match panic::catch_unwind(AssertUnwindSafe(|| process(job))) {
-                    Ok(ready) => group.push(ready),
+                    Ok(Some(ready)) => group.push(ready),
+                    Ok(None) => {
+                        LEDGER.ignored.fetch_add(1, Relaxed);
+                        LEDGER.committed.fetch_add(1, Relaxed);
+                        LEDGER.settle(seq);
+                    }
                     Err(panic) => {
                         log::warn(format_args!(
                             "event {seq} could not be processed: {}",
@@ -137,7 +142,8 @@ fn wait_out_burst(waiting: impl Fn() -> usize, ticks: &mut impl Ticks) -> u32 {
     waited
 }
 
-fn process(mut job: Job) -> Ready {
+/// The finished event, or `None` when `ignoreErrors` matches it.
+fn process(mut job: Job) -> Option<Ready> {
     job.captured.unpack();
     let setup = job.setup;
     let (event, debug_images) = event::build(
@@ -150,6 +156,10 @@ fn process(mut job: Job) -> Ready {
             host: &setup.host,
         },
     );
+    if filter::ignored(&setup.config.ignore_errors, &event) {
+        log::debug(format_args!("event {}: ignoreErrors matched", job.seq));
+        return None;
+    }
     // A hash, so it carries nothing to scrub.
     let fingerprint = fingerprint::of(&event);
     let mut stack = job
@@ -177,13 +187,16 @@ fn process(mut job: Job) -> Ready {
         event,
     };
     let finished = spool(job.seq, record, &setup);
-    Ready { finished, setup }
+    Some(Ready { finished, setup })
 }
 
 /// "Type: first line of the message", as Sentry titles an issue.
 fn title(event: &sentry_types::protocol::v7::Event<'_>) -> String {
     let Some(main) = event.exception.values.last() else {
-        return "Error".to_owned();
+        return match &event.logentry {
+            Some(entry) => entry.message.lines().next().unwrap_or_default().to_owned(),
+            None => "Error".to_owned(),
+        };
     };
     match main.value.as_deref().and_then(|v| v.lines().next()) {
         Some(first) => format!("{}: {first}", main.ty),
