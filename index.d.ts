@@ -7,22 +7,22 @@
 
 /** The affected user, in Sentry's shape. `id` is what `stats().groups[].users` counts. */
 export interface User {
-  id?: string | number
-  email?: string
-  username?: string
-  ip_address?: string
-  [key: string]: unknown
+  id?: string | number;
+  email?: string;
+  username?: string;
+  ip_address?: string;
+  [key: string]: unknown;
 }
 
 /** Something that happened before an error, in Sentry's shape. */
 export interface Breadcrumb {
   /** Seconds since the epoch (default: now). */
-  timestamp?: number | string
-  type?: string
-  category?: string
-  level?: 'fatal' | 'error' | 'warning' | 'log' | 'info' | 'debug'
-  message?: string
-  data?: Record<string, unknown>
+  timestamp?: number | string;
+  type?: string;
+  category?: string;
+  level?: 'fatal' | 'error' | 'warning' | 'log' | 'info' | 'debug';
+  message?: string;
+  data?: Record<string, unknown>;
 }
 
 /**
@@ -31,39 +31,39 @@ export interface Breadcrumb {
  */
 export interface ScopeHandle {
   /** The affected user; `null` clears it. */
-  setUser(user: User | null): this
-  setTag(key: string, value: string | number | boolean): this
-  setTags(tags: Record<string, string | number | boolean>): this
+  setUser(user: User | null): this;
+  setTag(key: string, value: string | number | boolean): this;
+  setTags(tags: Record<string, string | number | boolean>): this;
   /** A named context, e.g. `setContext('order', { id: 7 })`; `null` removes it. */
-  setContext(name: string, context: Record<string, unknown> | null): this
-  setLevel(level: 'fatal' | 'error' | 'warning' | 'log' | 'info' | 'debug'): this
-  setFingerprint(fingerprint: string[]): this
+  setContext(name: string, context: Record<string, unknown> | null): this;
+  setLevel(level: 'fatal' | 'error' | 'warning' | 'log' | 'info' | 'debug'): this;
+  setFingerprint(fingerprint: string[]): this;
   /** Keeps the last 100. */
-  addBreadcrumb(breadcrumb: Breadcrumb): this
+  addBreadcrumb(breadcrumb: Breadcrumb): this;
 }
 
 /**
  * Sets the user on the current request's scope (the process-wide scope outside a request), so
  * every error captured while handling it, `onRequestError`'s included, carries it.
  */
-export declare function setUser(user: User | null): void
+export declare function setUser(user: User | null): void;
 /** Sets a tag on the current request's scope (the process-wide scope outside a request). */
-export declare function setTag(key: string, value: string | number | boolean): void
+export declare function setTag(key: string, value: string | number | boolean): void;
 /** Sets tags on the current request's scope (the process-wide scope outside a request). */
-export declare function setTags(tags: Record<string, string | number | boolean>): void
+export declare function setTags(tags: Record<string, string | number | boolean>): void;
 /** Sets a named context on the current request's scope; `null` removes it. */
-export declare function setContext(name: string, context: Record<string, unknown> | null): void
+export declare function setContext(name: string, context: Record<string, unknown> | null): void;
 /** Records a breadcrumb in the current request's scope (the last 100 are kept). */
-export declare function addBreadcrumb(breadcrumb: Breadcrumb): void
+export declare function addBreadcrumb(breadcrumb: Breadcrumb): void;
 /**
  * Runs `fn` with a scope of its own, forked from the current one, and returns what `fn`
  * returns. What `fn` sets on `scope` is seen by errors captured inside only.
  */
-export declare function withScope<T>(fn: (scope: ScopeHandle) => T): T
+export declare function withScope<T>(fn: (scope: ScopeHandle) => T): T;
 /** The scope `withScope` made around this code, else the request's (or the process-wide). */
-export declare function getCurrentScope(): ScopeHandle
+export declare function getCurrentScope(): ScopeHandle;
 /** The current request's scope, or the process-wide one outside a request. */
-export declare function getIsolationScope(): ScopeHandle
+export declare function getIsolationScope(): ScopeHandle;
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -305,6 +305,18 @@ export interface Options {
   breadcrumbs?: BreadcrumbOptions
 }
 
+/** What one release did since the process started. */
+export interface ReleaseStats {
+  release: string
+  /** Errors captured under it (after `ignoreErrors`). */
+  errors: number
+  /**
+   * Fingerprints (as in `groups`) of the groups whose first event came from it: the
+   * errors it introduced.
+   */
+  newGroups: Array<string>
+}
+
 /** Per-error data in Sentry's shapes, the second half of what `Sentry.withScope` would set. */
 export interface Scope {
   /** The affected user. `id` is what counts users; keep other fields out of it. */
@@ -396,6 +408,13 @@ export interface Stats {
   configErrors: Array<ConfigError>
   /** The buffer between capture and the sinks (README, "Memory: one buffer, one cap"). */
   buffer: BufferStats
+  /**
+   * Per release, in the order first seen: its errors and the groups first seen in it
+   * (README, "Release health").
+   */
+  releases: Array<ReleaseStats>
+  /** Release-health reports (`sessions` envelopes, one a minute at most) Sentry accepted. */
+  sessionsSent: number
 }
 
 /**

@@ -15,9 +15,7 @@ try {
 // One assignment per export, so that Node's ESM loader (cjs-module-lexer) sees the names and
 // `import { trackError } from '@calmony/error-tracker'` works. `trackError` goes through its
 // JavaScript fast path; `captureFields`, that path's native half, is not API.
-module.exports.close = binding.close;
 module.exports.configuration = binding.configuration;
-module.exports.flush = binding.flush;
 module.exports.stats = binding.stats;
 
 // Scopes and breadcrumbs (src/capture/scope.js): every capture merges the process-wide scope,
@@ -27,20 +25,34 @@ const scopes = require('./src/capture/scope.js');
 scopes.instrumentServers();
 scopes.instrumentConsole();
 scopes.instrumentOutgoing();
+scopes.countSessionsInto(binding.recordSessions);
 const { fastTrackError, isNextControlFlow } = require('./src/capture/fast.js');
 const trackErrorFast = fastTrackError(binding);
 module.exports.trackError = function trackError(error, context, scope) {
   if (isNextControlFlow(error)) return '';
+  scopes.markError(false);
   return trackErrorFast(error, context, scopes.scopeFor(scope));
 };
 module.exports.onRequestError = function onRequestError(error, request, context) {
+  scopes.markError(true);
   return binding.onRequestError(error, request, context, scopes.scopeFor(undefined));
 };
 module.exports.errorResponse = function errorResponse(error, extra) {
+  scopes.markError(false);
   return binding.errorResponse(error, extra, scopes.scopeFor(undefined));
 };
 module.exports.internalServerError = function internalServerError(error, extra) {
+  scopes.markError(false);
   return binding.internalServerError(error, extra, scopes.scopeFor(undefined));
+};
+// Release-health counts go over at most once a minute; `close()` hands over the rest.
+module.exports.flush = function flush(timeoutMs) {
+  scopes.handOverSessions(false);
+  return binding.flush(timeoutMs);
+};
+module.exports.close = function close(timeoutMs) {
+  scopes.handOverSessions(true);
+  return binding.close(timeoutMs);
 };
 module.exports.captureMessage = function captureMessage(message, level, scope) {
   return binding.captureMessage(message, level, scopes.scopeFor(scope));

@@ -21,6 +21,7 @@ mod options;
 mod pipeline;
 mod scope;
 pub mod scrub;
+mod sessions;
 mod setup;
 mod sinks;
 mod sourcemaps;
@@ -190,6 +191,14 @@ pub fn capture_message(
     })
 }
 
+/// Release-health counts from `src/capture/scope.js`, `[{ started, exited, errored, crashed }]`
+/// (see `sessions.rs`). Not API.
+#[napi(skip_typescript)]
+pub fn record_sessions(env: Env, counts: Unknown) {
+    let js = Js::new(env.raw());
+    pipeline::track_sessions(&capture::to_json(&js, counts.value().value));
+}
+
 /// What to send a client whose request failed: a generic message and the event id, so support
 /// can find the event from what the user saw, while no stack or detail reaches the client.
 #[napi(object)]
@@ -337,6 +346,22 @@ pub struct Stats {
     pub config_errors: Vec<ConfigErrorStats>,
     /// The buffer between capture and the sinks (README, "Memory: one buffer, one cap").
     pub buffer: BufferStats,
+    /// Per release, in the order first seen: its errors and the groups first seen in it
+    /// (README, "Release health").
+    pub releases: Vec<ReleaseStats>,
+    /// Release-health reports (`sessions` envelopes, one a minute at most) Sentry accepted.
+    pub sessions_sent: i64,
+}
+
+/// What one release did since the process started.
+#[napi(object)]
+pub struct ReleaseStats {
+    pub release: String,
+    /// Errors captured under it (after `ignoreErrors`).
+    pub errors: i64,
+    /// Fingerprints (as in `groups`) of the groups whose first event came from it: the
+    /// errors it introduced.
+    pub new_groups: Vec<String>,
 }
 
 /// A malformed environment variable, ignored as if unset until it is fixed.
@@ -455,6 +480,12 @@ pub fn stats() -> Stats {
                 })
                 .collect()
         }),
+        releases: groups::releases(|r| ReleaseStats {
+            release: r.release.clone(),
+            errors: n(r.errors),
+            new_groups: r.new_groups.clone(),
+        }),
+        sessions_sent: n(LEDGER.sessions_sent.load(Relaxed)),
         groups: groups::snapshot(|g| GroupStats {
             fingerprint: g.fingerprint.clone(),
             title: g.title.clone(),

@@ -8,7 +8,7 @@
 
 use crate::buffer::{Job, BUFFER};
 use crate::event::{self, Origin};
-use crate::ledger::LEDGER;
+use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use crate::scrub::Texts;
 use crate::setup::Setup;
@@ -146,6 +146,15 @@ fn wait_out_burst(waiting: impl Fn() -> usize, ticks: &mut impl Ticks) -> u32 {
 fn process(mut job: Job) -> Option<Ready> {
     job.captured.unpack();
     let setup = job.setup;
+    if let Some(sessions) = job.captured.sessions.take() {
+        return Some(session_record(
+            job.seq,
+            job.event_id,
+            job.timestamp,
+            sessions,
+            setup,
+        ));
+    }
     let (event, debug_images) = event::build(
         &job.captured,
         &Origin {
@@ -177,6 +186,7 @@ fn process(mut job: Job) -> Option<Ready> {
         job.timestamp
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        event.release.as_deref(),
     );
     let record = Record {
         id: job.event_id.simple().to_string(),
@@ -184,10 +194,40 @@ fn process(mut job: Job) -> Option<Ready> {
         fingerprint,
         stack: Some(stack).filter(|s| !s.is_empty()),
         debug_images,
+        sessions: None,
         event,
     };
     let finished = spool(job.seq, record, &setup);
     Some(Ready { finished, setup })
+}
+
+/// Release-health counts as a spool record owed to Sentry alone. They hold no personal data
+/// (counts, a minute, the release and environment), so there is nothing to scrub.
+fn session_record(
+    seq: u64,
+    id: sentry_types::Uuid,
+    timestamp: std::time::SystemTime,
+    sessions: serde_json::Value,
+    setup: Arc<Setup>,
+) -> Ready {
+    let event = sentry_types::protocol::v7::Event {
+        event_id: id,
+        timestamp,
+        release: setup.config.release.clone().map(Into::into),
+        environment: Some(setup.config.environment.clone().into()),
+        ..Default::default()
+    };
+    let record = Record {
+        id: id.simple().to_string(),
+        sinks: vec![SinkKind::Sentry.name().to_owned()],
+        fingerprint: String::new(),
+        stack: None,
+        debug_images: Vec::new(),
+        sessions: Some(sessions),
+        event,
+    };
+    let finished = spool(seq, record, &setup);
+    Ready { finished, setup }
 }
 
 /// "Type: first line of the message", as Sentry titles an issue.
@@ -234,7 +274,7 @@ fn release(group: &mut Vec<Ready>) {
     for key in committed {
         let mut of_setup = group
             .iter()
-            .filter(|r| Arc::as_ptr(&r.setup) == key)
+            .filter(|r| Arc::as_ptr(&r.setup) == key && !r.finished.sessions)
             .peekable();
         if let Some(first) = of_setup.peek() {
             let audit = &first.setup.durable.audit;
@@ -242,7 +282,12 @@ fn release(group: &mut Vec<Ready>) {
         }
     }
     for Ready { finished, setup } in group.drain(..) {
-        setup.hand_over(finished, &setup.kinds());
+        let owed = if finished.sessions {
+            vec![SinkKind::Sentry]
+        } else {
+            setup.kinds()
+        };
+        setup.hand_over(finished, &owed);
         LEDGER.committed.fetch_add(1, Relaxed);
     }
 }

@@ -58,6 +58,9 @@ pub struct Captured {
     /// `captureMessage`'s text: the event is a message, with no exception.
     #[serde(default)]
     pub message: Option<String>,
+    /// Not an error: release-health counts, the payload of a `sessions` item (`sessions.rs`).
+    #[serde(default)]
+    pub sessions: Option<Value>,
 }
 
 impl Captured {
@@ -87,6 +90,7 @@ impl Captured {
             + self.scope.as_ref().map_or(0, value_bytes)
             + self.packed.as_ref().map_or(0, fast::Packed::heap_bytes)
             + self.message.as_ref().map_or(0, String::capacity)
+            + self.sessions.as_ref().map_or(0, value_bytes)
     }
 }
 
@@ -111,6 +115,17 @@ pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) ->
         unhandled: None,
         packed: None,
         message: None,
+        sessions: None,
+    }
+}
+
+impl Captured {
+    /// Release-health counts (`sessions.rs`), which travel like an error.
+    pub fn sessions(payload: Value) -> Captured {
+        Captured {
+            sessions: Some(payload),
+            ..Captured::default()
+        }
     }
 }
 

@@ -280,7 +280,7 @@ function isWebHeaders(headers) {
 const enabled = { console: true, fetch: true, http: true };
 
 /** Forks a scope for every request an `http` or `https` server handles. */
-function instrumentServers(onRequest) {
+function instrumentServers() {
   for (const name of ['node:http', 'node:https']) {
     const proto = require(name).Server.prototype;
     const emit = proto.emit;
@@ -288,8 +288,8 @@ function instrumentServers(onRequest) {
     const scoped = function emitWithScope(event, req, res) {
       if (event !== 'request' || storage.getStore()?.req === req) return emit.apply(this, arguments);
       const args = arguments;
-      const store = { request: new Scope(), current: null, req };
-      if (onRequest) onRequest(store, res);
+      const store = { request: new Scope(), current: null, req, started: 0, status: 'exited', counted: null };
+      startSession(store, res);
       return storage.run(store, () => emit.apply(this, args));
     };
     Object.defineProperty(scoped, '__errorTrackerScope', { value: true });
@@ -354,6 +354,78 @@ function clientUrl(request) {
   }
 }
 
+// --- Release health (src/sessions.rs) -----------------------------------------------------------
+//
+// Each request counts once, in the minute it started, as `exited`, `errored` (an error was
+// captured while handling it) or `crashed` (Next.js reported an error nobody handled, through
+// onRequestError). Counted here, without a native call per request; handed over at most once a
+// minute (and by `close()`), so Sentry gets one small request a minute at most.
+
+/** Most often counts are handed over. */
+const SESSION_INTERVAL_MS = 60_000;
+/** minute (ms since the epoch) → { started, exited, errored, crashed } */
+let sessionCounts = new Map();
+let lastHandOver = Date.now();
+let handOverTimer = null;
+let recordSessions = null;
+
+function startSession(store, res) {
+  store.started = Date.now();
+  if (res && typeof res.once === 'function') res.once('close', () => endSession(store));
+}
+
+function endSession(store) {
+  const minute = store.started - (store.started % 60_000);
+  let counts = sessionCounts.get(minute);
+  if (!counts) {
+    counts = { started: minute, exited: 0, errored: 0, crashed: 0 };
+    sessionCounts.set(minute, counts);
+  }
+  counts[store.status] += 1;
+  store.counted = counts;
+  if (handOverTimer === null && recordSessions !== null) {
+    handOverTimer = setInterval(() => handOverSessions(false), SESSION_INTERVAL_MS);
+    handOverTimer.unref();
+  }
+}
+
+/**
+ * An error was captured: the current request (if any) errored, or crashed when nobody
+ * handled it. An error captured after the response ended still moves the count, unless it was
+ * handed over already.
+ */
+function markError(crashed) {
+  const store = storage.getStore();
+  if (!store || !store.req) return;
+  const status = crashed ? 'crashed' : 'errored';
+  if (store.status === status || store.status === 'crashed') return;
+  const counts = store.counted;
+  if (counts && sessionCounts.get(counts.started) === counts) {
+    counts[store.status] -= 1;
+    counts[status] += 1;
+  }
+  store.status = status;
+}
+
+/** Hands the counts to the native side: when a minute has passed since last time, or `now`. */
+function handOverSessions(now) {
+  if (sessionCounts.size === 0 || recordSessions === null) return;
+  if (!now && Date.now() - lastHandOver < SESSION_INTERVAL_MS) return;
+  const counts = [...sessionCounts.values()];
+  sessionCounts = new Map();
+  lastHandOver = Date.now();
+  try {
+    recordSessions(counts);
+  } catch {
+    // Never the app's problem.
+  }
+}
+
+/** Where counts go: the native `recordSessions`. */
+function countSessionsInto(record) {
+  recordSessions = typeof record === 'function' ? record : null;
+}
+
 /**
  * `init`'s options as the native side reads them: a RegExp in `ignoreErrors`, which neither
  * JSON nor the native copy can read, as `{ regex, flags }`.
@@ -378,6 +450,9 @@ function configure(options) {
 module.exports = {
   Scope,
   configure,
+  countSessionsInto,
+  handOverSessions,
+  markError,
   currentScope,
   instrumentConsole,
   instrumentOutgoing,
