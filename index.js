@@ -25,25 +25,33 @@ const scopes = require('./src/capture/scope.js');
 scopes.instrumentServers();
 scopes.instrumentConsole();
 scopes.instrumentOutgoing();
-scopes.countSessionsInto(binding.recordSessions);
+scopes.connect(binding);
 const { fastTrackError, isNextControlFlow } = require('./src/capture/fast.js');
 const trackErrorFast = fastTrackError(binding);
 module.exports.trackError = function trackError(error, context, scope) {
   if (isNextControlFlow(error)) return '';
   scopes.markError(false);
-  return trackErrorFast(error, context, scopes.scopeFor(scope));
+  const id = trackErrorFast(error, context, scopes.scopeFor(scope));
+  scopes.deliverBeforeFreeze();
+  return id;
 };
 module.exports.onRequestError = function onRequestError(error, request, context) {
   scopes.markError(true);
-  return binding.onRequestError(error, request, context, scopes.scopeFor(undefined));
+  const id = binding.onRequestError(error, request, context, scopes.scopeFor(undefined));
+  scopes.deliverBeforeFreeze();
+  return id;
 };
 module.exports.errorResponse = function errorResponse(error, extra) {
   scopes.markError(false);
-  return binding.errorResponse(error, extra, scopes.scopeFor(undefined));
+  const body = binding.errorResponse(error, extra, scopes.scopeFor(undefined));
+  scopes.deliverBeforeFreeze();
+  return body;
 };
 module.exports.internalServerError = function internalServerError(error, extra) {
   scopes.markError(false);
-  return binding.internalServerError(error, extra, scopes.scopeFor(undefined));
+  const response = binding.internalServerError(error, extra, scopes.scopeFor(undefined));
+  scopes.deliverBeforeFreeze();
+  return response;
 };
 // Release-health counts go over at most once a minute; `close()` hands over the rest.
 module.exports.flush = function flush(timeoutMs) {
@@ -55,7 +63,9 @@ module.exports.close = function close(timeoutMs) {
   return binding.close(timeoutMs);
 };
 module.exports.captureMessage = function captureMessage(message, level, scope) {
-  return binding.captureMessage(message, level, scopes.scopeFor(scope));
+  const id = binding.captureMessage(message, level, scopes.scopeFor(scope));
+  scopes.deliverBeforeFreeze();
+  return id;
 };
 module.exports.init = function init(options) {
   binding.init(scopes.nativeOptions(options));

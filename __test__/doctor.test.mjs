@@ -175,7 +175,10 @@ test('doctor lists per release the errors and the groups first seen in it, from 
   // site, so the types tell them apart here).
   // The same code in both (a module of its own: the in-app frames are part of a group).
   const code = join(appDir, 'app.mjs');
-  writeFileSync(code, 'for (const type of globalThis.TYPES) globalThis.tracker.trackError(new globalThis[type]("failed"));\n');
+  writeFileSync(
+    code,
+    'for (const type of globalThis.TYPES) globalThis.tracker.trackError(new globalThis[type]("failed"));\n',
+  );
   const app = (release, types) =>
     runNode(`
       tracker.init({ dataDir: ${JSON.stringify(appDir)}, release: ${JSON.stringify(release)} });

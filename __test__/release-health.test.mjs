@@ -47,9 +47,15 @@ test('requests are counted as exited, errored or crashed and sent once, as a ses
   try {
     const run = await runNode(APP(rx.dsn, dataDir));
     assert.equal(run.code, 0, run.stderr);
-    const [stats, closed] = run.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const [stats, closed] = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(stats.captured, 6, 'release health is not counted as errors');
-    assert.deepEqual(stats.releases.map((r) => [r.release, r.errors, r.newGroups.length]), [['screening@2.1.0', 6, 3]]);
+    assert.deepEqual(
+      stats.releases.map((r) => [r.release, r.errors, r.newGroups.length]),
+      [['screening@2.1.0', 6, 3]],
+    );
     assert.equal(closed.sessionsSent, 1);
     assert.deepEqual(rx.problems, []);
     assert.equal(rx.sessions.length, 1, 'one sessions item, at close (flush within the minute sends none)');
@@ -83,9 +89,7 @@ test('a sessions item waits out a rate limit on category session', async () => {
   try {
     const run = await runNode(APP(rx.dsn, tempDir('et-sessions-')));
     assert.equal(run.code, 0, run.stderr);
-    const statuses = rx.envelopes
-      .filter((e) => e.items.some((i) => i.header.type === 'sessions'))
-      .map((e) => e.status);
+    const statuses = rx.envelopes.filter((e) => e.items.some((i) => i.header.type === 'sessions')).map((e) => e.status);
     assert.deepEqual(statuses, [429, 200]);
     assert.deepEqual(totals(rx.sessions.slice(-1)), { exited: 5, errored: 4, crashed: 2 });
     assert.equal(rx.events.length, 6);

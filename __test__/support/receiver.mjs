@@ -185,7 +185,8 @@ function sessionProblems(item) {
   const problems = [];
   if (!isObject(item)) return ['sessions item payload is not a JSON object'];
   for (const key of Object.keys(item)) {
-    if (key !== 'aggregates' && key !== 'attrs') problems.push(`sessions item has unknown field ${JSON.stringify(key)}`);
+    if (key !== 'aggregates' && key !== 'attrs')
+      problems.push(`sessions item has unknown field ${JSON.stringify(key)}`);
   }
   if (!isObject(item.attrs) || typeof item.attrs.release !== 'string' || item.attrs.release === '') {
     problems.push('sessions item attrs.release must be a non-empty string');

@@ -421,9 +421,65 @@ function handOverSessions(now) {
   }
 }
 
-/** Where counts go: the native `recordSessions`. */
-function countSessionsInto(record) {
-  recordSessions = typeof record === 'function' ? record : null;
+// --- Hosts that freeze after the response (Vercel functions, Lambda) ------------------------------
+//
+// Such a host stops the instance once the response is sent, so the background thread may not
+// get to send what the request captured. Where the platform offers a `waitUntil` (Vercel's
+// request context, which Next's own `after()` uses too), a capture inside a request registers
+// a flush with it; captures in the same tick share one flush. Where none exists, the errors
+// wait in the spool for the next start of the instance (README, "Hosts that freeze").
+
+const REQUEST_CONTEXTS = [Symbol.for('@vercel/request-context'), Symbol.for('@next/request-context')];
+/** Most a registered flush waits, in milliseconds. */
+const FREEZE_FLUSH_MS = 2000;
+let flushNative = null;
+let scheduled = null;
+/** The request contexts `scheduled` is registered with. */
+let registered = new Set();
+
+/** The platform's context for the current request, if it has a `waitUntil`. */
+function platformContext() {
+  for (const symbol of REQUEST_CONTEXTS) {
+    const context = globalThis[symbol];
+    if (!context || typeof context.get !== 'function') continue;
+    let request;
+    try {
+      request = context.get();
+    } catch {
+      continue;
+    }
+    if (request && typeof request.waitUntil === 'function') return request;
+  }
+  return null;
+}
+
+/** After a capture: have the platform wait for its delivery, where it can. */
+function deliverBeforeFreeze() {
+  if (flushNative === null) return;
+  const context = platformContext();
+  if (context === null) return;
+  if (scheduled === null) {
+    registered = new Set();
+    scheduled = new Promise((resolve) => {
+      setImmediate(() => {
+        scheduled = null;
+        Promise.resolve(flushNative(FREEZE_FLUSH_MS)).then(resolve, () => resolve(false));
+      });
+    });
+  }
+  if (registered.has(context)) return;
+  registered.add(context);
+  try {
+    context.waitUntil(scheduled);
+  } catch {
+    // Never the app's problem.
+  }
+}
+
+/** The native functions this file hands work to: `recordSessions` and `flush`. */
+function connect(binding) {
+  recordSessions = typeof binding.recordSessions === 'function' ? binding.recordSessions : null;
+  flushNative = typeof binding.flush === 'function' ? binding.flush : null;
 }
 
 /**
@@ -450,7 +506,8 @@ function configure(options) {
 module.exports = {
   Scope,
   configure,
-  countSessionsInto,
+  connect,
+  deliverBeforeFreeze,
   handOverSessions,
   markError,
   currentScope,
