@@ -224,3 +224,18 @@ test('each kind of automatic breadcrumb can be turned off', async () => {
     ['by hand'],
   );
 });
+
+test('recording http client breadcrumbs leaves an unhandled request error unhandled', async () => {
+  const { runNode } = await import('./support/child.mjs');
+  const { closedPort } = await import('./support/receiver.mjs');
+  const port = await closedPort();
+  // No 'error' listener: Node throws the connection error, and must still.
+  const run = await runNode(`
+    import http from 'node:http';
+    tracker.init({ dataDir: ${JSON.stringify(tempDir('et-scopes-'))}, captureUncaught: false });
+    http.get('http://127.0.0.1:${port}/');
+    setTimeout(() => console.log('survived'), 2000);
+  `);
+  assert.notEqual(run.code, 0, run.stdout);
+  assert.match(run.stderr, /ECONNREFUSED/);
+});

@@ -336,9 +336,8 @@ function instrumentOutgoing() {
     const crumb = new HttpCrumb('http', request.method, clientUrl(request));
     pending.set(request, crumb);
     record(currentScope(), crumb);
-    request.once('error', () => {
-      crumb.failed = true;
-    });
+    // No 'error' listener here: one would keep an unhandled request error from being thrown.
+    // A request that fails keeps its crumb without a status.
   });
   diagnostics.subscribe('http.client.response.finish', ({ request, response }) => {
     const crumb = request && pending.get(request);
