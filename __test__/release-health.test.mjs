@@ -10,19 +10,21 @@ import { closedPort, startReceiver } from './support/receiver.mjs';
 
 after(closeNormalizer);
 
-// An app in a child process: 5 requests end fine, 3 capture an error, 2 crash (Next reports
-// them through onRequestError), 1 captures an error after its response ended.
+// An app in a child process: 5 requests end fine, 3 capture an error (one inside withScope),
+// 2 crash (Next reports them through onRequestError), 1 captures an error after its response
+// ended.
 const APP = (dsn, dataDir, close = 10_000) => `
 import http from 'node:http';
 tracker.init({ dsn: ${JSON.stringify(dsn)}, dataDir: ${JSON.stringify(dataDir)}, release: 'screening@2.1.0', environment: 'staging' });
 const server = http.createServer((req, res) => {
   if (req.url === '/errored') tracker.trackError(new Error('lookup failed'));
+  if (req.url === '/errored-in-scope') tracker.withScope((scope) => tracker.trackError(new Error('lookup failed'), null, { tags: { in: 'scope' } }));
   if (req.url === '/crashed') tracker.onRequestError(new Error('render failed'), { path: req.url, method: 'GET', headers: {} }, { routePath: '/crashed', routeType: 'render', routerKind: 'App Router' });
   res.end('ok', () => { if (req.url === '/late') setImmediate(() => tracker.trackError(new Error('after the response'))); });
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const base = 'http://127.0.0.1:' + server.address().port;
-const paths = ['/ok', '/ok', '/ok', '/ok', '/ok', '/errored', '/errored', '/errored', '/crashed', '/crashed', '/late'];
+const paths = ['/ok', '/ok', '/ok', '/ok', '/ok', '/errored', '/errored', '/errored-in-scope', '/crashed', '/crashed', '/late'];
 await Promise.all(paths.map((p) => fetch(base + p).then((r) => r.text())));
 await new Promise((r) => setTimeout(r, 100));
 server.close();
@@ -54,7 +56,7 @@ test('requests are counted as exited, errored or crashed and sent once, as a ses
     assert.equal(stats.captured, 6, 'release health is not counted as errors');
     assert.deepEqual(
       stats.releases.map((r) => [r.release, r.errors, r.newGroups.length]),
-      [['screening@2.1.0', 6, 3]],
+      [['screening@2.1.0', 6, 4]],
     );
     assert.equal(closed.sessionsSent, 1);
     assert.deepEqual(rx.problems, []);

@@ -107,7 +107,10 @@ function ordered(scope) {
 }
 
 const processScope = new Scope();
-/** `{ request: Scope | null, current: Scope | null, req: IncomingMessage | null }` */
+/**
+ * `{ request: Scope | null, current: Scope | null, req: IncomingMessage | null, session }`:
+ * `session` is the request's release-health state, shared with the `withScope`s inside it.
+ */
 const storage = new AsyncLocalStorage();
 
 /** Where top-level `setUser`, `setTag` … go: the request's scope, or the process-wide one. */
@@ -130,7 +133,12 @@ function withScope(fn) {
   const store = storage.getStore();
   const scope = store && store.current ? store.current.clone() : new Scope();
   return storage.run(
-    { request: store ? store.request : null, current: scope, req: store ? store.req : null },
+    {
+      request: store ? store.request : null,
+      current: scope,
+      req: store ? store.req : null,
+      session: store ? store.session : null,
+    },
     fn,
     scope,
   );
@@ -288,8 +296,7 @@ function instrumentServers() {
     const scoped = function emitWithScope(event, req, res) {
       if (event !== 'request' || storage.getStore()?.req === req) return emit.apply(this, arguments);
       const args = arguments;
-      const store = { request: new Scope(), current: null, req, started: 0, status: 'exited', counted: null };
-      startSession(store, res);
+      const store = { request: new Scope(), current: null, req, session: startSession(res) };
       return storage.run(store, () => emit.apply(this, args));
     };
     Object.defineProperty(scoped, '__errorTrackerScope', { value: true });
@@ -368,20 +375,22 @@ let lastHandOver = Date.now();
 let handOverTimer = null;
 let recordSessions = null;
 
-function startSession(store, res) {
-  store.started = Date.now();
-  if (res && typeof res.once === 'function') res.once('close', () => endSession(store));
+/** `{ started, status, counted }` for a request that has begun. */
+function startSession(res) {
+  const session = { started: Date.now(), status: 'exited', counted: null };
+  if (res && typeof res.once === 'function') res.once('close', () => endSession(session));
+  return session;
 }
 
-function endSession(store) {
-  const minute = store.started - (store.started % 60_000);
+function endSession(session) {
+  const minute = session.started - (session.started % 60_000);
   let counts = sessionCounts.get(minute);
   if (!counts) {
     counts = { started: minute, exited: 0, errored: 0, crashed: 0 };
     sessionCounts.set(minute, counts);
   }
-  counts[store.status] += 1;
-  store.counted = counts;
+  counts[session.status] += 1;
+  session.counted = counts;
   if (handOverTimer === null && recordSessions !== null) {
     handOverTimer = setInterval(() => handOverSessions(false), SESSION_INTERVAL_MS);
     handOverTimer.unref();
@@ -395,15 +404,16 @@ function endSession(store) {
  */
 function markError(crashed) {
   const store = storage.getStore();
-  if (!store || !store.req) return;
+  const session = store && store.session;
+  if (!session) return;
   const status = crashed ? 'crashed' : 'errored';
-  if (store.status === status || store.status === 'crashed') return;
-  const counts = store.counted;
+  if (session.status === status || session.status === 'crashed') return;
+  const counts = session.counted;
   if (counts && sessionCounts.get(counts.started) === counts) {
-    counts[store.status] -= 1;
+    counts[session.status] -= 1;
     counts[status] += 1;
   }
-  store.status = status;
+  session.status = status;
 }
 
 /** Hands the counts to the native side: when a minute has passed since last time, or `now`. */
