@@ -239,3 +239,27 @@ test('recording http client breadcrumbs leaves an unhandled request error unhand
   assert.notEqual(run.code, 0, run.stdout);
   assert.match(run.stderr, /ECONNREFUSED/);
 });
+
+test('a scope whose reading throws never makes a capture throw', () => {
+  const hostile = new Proxy(
+    {},
+    {
+      ownKeys() {
+        throw new Error('no keys');
+      },
+    },
+  );
+  const withThrowingHeaders = {
+    request: {
+      get headers() {
+        throw new Error('no headers');
+      },
+    },
+  };
+  tracker.withScope((scope) => {
+    scope.setTag('in', 'scope');
+    assert.match(tracker.trackError(new Error('hostile scope'), null, hostile), /^[0-9a-f]{32}$/);
+    assert.match(tracker.trackError(new Error('hostile headers'), null, withThrowingHeaders), /^[0-9a-f]{32}$/);
+    assert.match(tracker.captureMessage('hostile', 'info', hostile), /^[0-9a-f]{32}$/);
+  });
+});

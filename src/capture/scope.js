@@ -200,6 +200,16 @@ class HttpCrumb {
  * allocates nothing.
  */
 function scopeFor(call) {
+  try {
+    return merged(call);
+  } catch {
+    // A getter or a Proxy in the call's scope threw: the capture never throws, so the scope
+    // goes as given, and the native copy reads what it can of it.
+    return call;
+  }
+}
+
+function merged(call) {
   const store = storage.getStore();
   const layers = [processScope];
   if (store) {
