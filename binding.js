@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.captureMessage = nativeBinding.captureMessage
 module.exports.close = nativeBinding.close
 module.exports.configuration = nativeBinding.configuration
 module.exports.errorResponse = nativeBinding.errorResponse

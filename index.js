@@ -16,17 +16,72 @@ try {
 // `import { trackError } from '@calmony/error-tracker'` works. `trackError` goes through its
 // JavaScript fast path; `captureFields`, that path's native half, is not API. `handleTunnel`
 // reads the Web `Request` in JavaScript; `tunnelCheck` and `tunnelAccept` are its native half.
-module.exports.close = binding.close;
 module.exports.configuration = binding.configuration;
-module.exports.errorResponse = binding.errorResponse;
-module.exports.flush = binding.flush;
 module.exports.handleTunnel = require('./src/tunnel/handle.js').makeHandleTunnel(binding);
-module.exports.init = binding.init;
-module.exports.internalServerError = binding.internalServerError;
-module.exports.onRequestError = binding.onRequestError;
 module.exports.stats = binding.stats;
-module.exports.trackError = require('./src/capture/fast.js').fastTrackError(binding);
 module.exports.verifyAuditTrail = binding.verifyAuditTrail;
+
+// Scopes and breadcrumbs (src/capture/scope.js): every capture merges the process-wide scope,
+// the request's and `withScope`'s under the call's own. The natives take that merged scope as
+// a last argument that `index.d.ts` does not show.
+const scopes = require('./src/capture/scope.js');
+scopes.instrumentServers();
+scopes.instrumentConsole();
+scopes.instrumentOutgoing();
+scopes.connect(binding);
+const { fastTrackError, isNextControlFlow } = require('./src/capture/fast.js');
+const trackErrorFast = fastTrackError(binding);
+module.exports.trackError = function trackError(error, context, scope) {
+  if (isNextControlFlow(error)) return '';
+  scopes.markError(false);
+  const id = trackErrorFast(error, context, scopes.scopeFor(scope));
+  scopes.deliverBeforeFreeze();
+  return id;
+};
+module.exports.onRequestError = function onRequestError(error, request, context) {
+  scopes.markError(true);
+  const id = binding.onRequestError(error, request, context, scopes.scopeFor(undefined));
+  scopes.deliverBeforeFreeze();
+  return id;
+};
+module.exports.errorResponse = function errorResponse(error, extra) {
+  scopes.markError(false);
+  const body = binding.errorResponse(error, extra, scopes.scopeFor(undefined));
+  scopes.deliverBeforeFreeze();
+  return body;
+};
+module.exports.internalServerError = function internalServerError(error, extra) {
+  scopes.markError(false);
+  const response = binding.internalServerError(error, extra, scopes.scopeFor(undefined));
+  scopes.deliverBeforeFreeze();
+  return response;
+};
+// Release-health counts go over at most once a minute; `close()` hands over the rest.
+module.exports.flush = function flush(timeoutMs) {
+  scopes.handOverSessions(false);
+  return binding.flush(timeoutMs);
+};
+module.exports.close = function close(timeoutMs) {
+  scopes.handOverSessions(true);
+  return binding.close(timeoutMs);
+};
+module.exports.captureMessage = function captureMessage(message, level, scope) {
+  const id = binding.captureMessage(message, level, scopes.scopeFor(scope));
+  scopes.deliverBeforeFreeze();
+  return id;
+};
+module.exports.init = function init(options) {
+  binding.init(scopes.nativeOptions(options));
+  scopes.configure(options);
+};
+module.exports.setUser = (user) => void scopes.isolationScope().setUser(user);
+module.exports.setTag = (key, value) => void scopes.isolationScope().setTag(key, value);
+module.exports.setTags = (tags) => void scopes.isolationScope().setTags(tags);
+module.exports.setContext = (name, context) => void scopes.isolationScope().setContext(name, context);
+module.exports.addBreadcrumb = (crumb) => void scopes.isolationScope().addBreadcrumb(crumb);
+module.exports.withScope = scopes.withScope;
+module.exports.getCurrentScope = scopes.currentScope;
+module.exports.getIsolationScope = scopes.isolationScope;
 
 function explain(cause) {
   if (/version mismatch/.test(String(cause && cause.message))) return cause;

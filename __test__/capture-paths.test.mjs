@@ -231,3 +231,61 @@ test('the fast path never throws and never loses the event when a read throws mi
   assert.equal(event.exception.values.at(-1).value, 'constructor getter');
   assert.deepEqual(event.extra, { step: 'x' });
 });
+
+test('with scopes set, both ways give the same event from the same merged scope', async () => {
+  const scopes = require('../src/capture/scope.js');
+  const pairs = [];
+  const run = (name, make, way) => {
+    const [error, context, scope] = make();
+    const before = fastCalls;
+    const viaIndex = tracker.trackError(error, context, scope);
+    const took = fastCalls > before ? 'fast' : 'native';
+    assert.equal(took, way, `${name}: index.js took the ${took} way`);
+    pairs.push({ name, ids: [viaIndex, binding.trackError(error, context, scopes.scopeFor(scope))] });
+  };
+  tracker.setTag('process', 'wide');
+  tracker.addBreadcrumb({ category: 'boot', message: 'lists loaded' });
+  try {
+    tracker.withScope((scope) => {
+      scope.setUser({ id: 'u-42' }).setTags({ step: 'match', attempt: 2 }).setContext('order', { id: 7 });
+      console.warn('slow list %s', 'OFSI');
+      scope.addBreadcrumb({ category: 'screening', message: 'matched', data: { rows: 3 } });
+      run('scopes only', () => [new Error('in a scope')], 'fast');
+      run(
+        'scopes under the call scope',
+        () => [
+          new Error('scopes and call'),
+          { k: 1 },
+          {
+            tags: { step: 'override' },
+            breadcrumbs: [{ message: 'from the call', timestamp: 1 }],
+            request: { url: '/api/screen', headers: new Headers({ host: 'app.test', accept: 'text/html' }) },
+          },
+        ],
+        'fast',
+      );
+      run('scopes with a native-only error', () => [new Error('outer', { cause: new Error('inner') })], 'native');
+    });
+  } finally {
+    scopes.processScope._tags = undefined;
+    scopes.processScope._crumbs = undefined;
+    scopes.processScope._next = 0;
+  }
+  assert.equal(await tracker.flush(20_000), true, 'flush');
+  assert.deepEqual(rx.problems, []);
+  const events = new Map(rx.events.map((e) => [e.event_id, e]));
+  const legacy = new Map(rx.legacyErrors.map((e) => [e.eventId, e]));
+  for (const { name, ids } of pairs) {
+    const [a, b] = ids.map((id) => comparable(events.get(id), legacy.get(id)));
+    assert.deepEqual(a, b, `${name}: the fast and native events differ`);
+  }
+  const merged = events.get(pairs[1].ids[0]);
+  assert.deepEqual(merged.user, { id: 'u-42' });
+  assert.deepEqual(merged.tags, { process: 'wide', step: 'override', attempt: '2' });
+  assert.equal(merged.contexts.order.id, 7);
+  assert.equal(merged.request.url, 'http://app.test/api/screen');
+  assert.equal(merged.request.headers.accept ?? merged.request.headers.Accept, 'text/html');
+  const crumbs = merged.breadcrumbs.values.map((b) => b.message);
+  assert.deepEqual(crumbs, ['from the call', 'lists loaded', 'slow list OFSI', 'matched']);
+  await assertNormalized([...events.values()]);
+});

@@ -5,7 +5,7 @@
 // leave nothing behind that the app would send later.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { runNode, tempDir } from './support/child.mjs';
@@ -167,4 +167,28 @@ test("doctor leaves nothing in the app's data directory for the app to send late
   } finally {
     await rx.close();
   }
+});
+
+test('doctor lists per release the errors and the groups first seen in it, from the audit trail', async () => {
+  const appDir = tempDir('et-doctor-releases-');
+  // Two deploys of the app: the second brings one new error (a group is a type and a throw
+  // site, so the types tell them apart here).
+  // The same code in both (a module of its own: the in-app frames are part of a group).
+  const code = join(appDir, 'app.mjs');
+  writeFileSync(
+    code,
+    'for (const type of globalThis.TYPES) globalThis.tracker.trackError(new globalThis[type]("failed"));\n',
+  );
+  const app = (release, types) =>
+    runNode(`
+      tracker.init({ dataDir: ${JSON.stringify(appDir)}, release: ${JSON.stringify(release)} });
+      Object.assign(globalThis, { tracker, TYPES: ${JSON.stringify(types)} });
+      await import(${JSON.stringify(code)});
+      await tracker.close(10_000);
+    `);
+  assert.equal((await app('screening@1.0.0', ['Error', 'Error', 'RangeError'])).code, 0);
+  assert.equal((await app('screening@1.1.0', ['Error', 'TypeError'])).code, 0);
+  const run = await doctor({ ERROR_TRACKER_DIR: appDir });
+  assert.match(run.stdout, /screening@1\.0\.0: 3 errors, new groups: [0-9a-f]+, [0-9a-f]+\n/);
+  assert.match(run.stdout, /screening@1\.1\.0: 2 errors, new groups: [0-9a-f]+\n/);
 });

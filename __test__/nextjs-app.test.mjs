@@ -5,6 +5,7 @@
 // app's .ts/.tsx sources, with the request and route, and without the subject's personal data.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { cpSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +20,9 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const NAME = 'Adaeze Okonkwo-Whitfield';
 const DOB = '1984-03-17';
 const PERSONAL = ['Adaeze', 'Okonkwo', 'Whitfield', DOB];
+// Users are pseudonymised with this key: Sentry sees HMAC-SHA256(salt, id), never the id.
+const SALT = 'e2e-pepper';
+const OPS_TOKEN = 'ops-token-e2e';
 
 let rx;
 let app;
@@ -52,6 +56,8 @@ before(
         CAPTURE_ERROR_URL: rx.legacyUrl,
         ERROR_TRACKER_DIR: join(app, 'error-tracker-data'),
         SENTRY_RELEASE: 'screening-example@1.0.0',
+        ERROR_TRACKER_USER_ID_SALT: SALT,
+        OPS_TOKEN,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -153,6 +159,53 @@ test('internalServerError: the client gets a generic 500 with the id of the even
     ['lib/screening.ts', 'loadSubject', /throw new ScreeningError/],
     ['app/api/subjects/route.ts', 'GET', /loadSubject\(/],
   ]);
+});
+
+test('interleaved requests for different users: each event carries its own user, tags and breadcrumbs', async () => {
+  const users = ['analyst-ada', 'analyst-bo', 'analyst-cy', 'analyst-di', 'analyst-ed', 'analyst-fay'];
+  const sends = [];
+  for (let round = 0; round < 3; round++) {
+    users.forEach((user, i) => sends.push({ user, team: `team${i}`, ref: `R${round}${i}` }));
+  }
+  const statuses = await Promise.all(
+    sends.map(({ user, team, ref }) =>
+      fetch(`${base}/api/report`, { headers: { 'x-user-id': user, 'x-team': team, 'x-request-ref': ref } }).then(
+        (r) => r.status,
+      ),
+    ),
+  );
+  assert.deepEqual(new Set(statuses), new Set([500]));
+  const isReport = (e) => e.tags?.routePath === '/api/report';
+  await eventFor((e) => rx.events.filter(isReport).length >= sends.length);
+  const pseudonym = (id) => createHmac('sha256', SALT).update(id).digest('hex');
+  for (const { user, team, ref } of sends) {
+    const event = rx.events.find((e) => isReport(e) && e.tags.ref === ref);
+    assert.ok(event, `the event of request ${ref}`);
+    assert.deepEqual(event.user, { id: pseudonym(user) }, `${ref}: its own user, pseudonymised`);
+    assert.equal(event.tags.team, team, `${ref}: its own tag`);
+    const crumbs = event.breadcrumbs.values;
+    const mine = crumbs.filter((c) => /\bR\d\d\b/.test(c.message ?? ''));
+    assert.deepEqual(
+      mine.map((c) => [c.category, c.message]),
+      [
+        ['console', `report ${ref} requested`],
+        ['report', `report ${ref}: lists are ok`],
+      ],
+      `${ref}: its own breadcrumbs and no one else's`,
+    );
+    const fetches = crumbs.filter((c) => c.category === 'fetch' && /\/api\/health$/.test(c.data?.url ?? ''));
+    assert.equal(fetches.length, 1, `${ref}: its one fetch`);
+    assert.equal(fetches[0].data.status_code, 200);
+    assert.equal(fetches[0].data.method, 'GET');
+    assert.equal(typeof fetches[0].data.duration_ms, 'number');
+  }
+  // The app's own counters: the route's error hit six people.
+  const ops = await (await fetch(`${base}/api/ops`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } })).json();
+  const group = ops.groups.find((g) => g.title.startsWith('ScreeningError: report for'));
+  assert.ok(group, JSON.stringify(ops.groups));
+  assert.equal(group.count, sends.length);
+  assert.equal(group.users, users.length);
+  assert.equal(ops.releases[0].release, 'screening-example@1.0.0');
 });
 
 test('every event is valid for Relay, both sinks got them, and no personal data left', async () => {

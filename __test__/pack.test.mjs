@@ -35,6 +35,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'package/index.js',
     'package/package.json',
     'package/src/capture/fast.js',
+    'package/src/capture/scope.js',
     'package/src/tunnel/handle.js',
   ]);
   assert.ok(
@@ -84,18 +85,27 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   assert.equal(esm.status, 0, esm.stderr);
   const exported = JSON.parse(esm.stdout.trim());
   assert.deepEqual(exported.names, [
+    'addBreadcrumb',
+    'captureMessage',
     'close',
     'configuration',
     'default',
     'errorResponse',
     'flush',
+    'getCurrentScope',
+    'getIsolationScope',
     'handleTunnel',
     'init',
     'internalServerError',
     'onRequestError',
+    'setContext',
+    'setTag',
+    'setTags',
+    'setUser',
     'stats',
     'trackError',
     'verifyAuditTrail',
+    'withScope',
   ]);
   assert.match(exported.id, /^[0-9a-f]{32}$/);
   const doctor = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['doctor'], {

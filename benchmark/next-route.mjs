@@ -20,11 +20,15 @@
 // SENTRY_NEXTJS (the version to install, "latest"), SENTRY_NEXTJS_FALLBACK (installed when that
 // one cannot be, e.g. a registry mirror lacks one of its dependencies: "11.1.0"),
 // NEXT_WORKDIR (keep and reuse the built apps there; default a temporary folder, removed),
-// PACK_DIR / PACK_BUILD (see lib/pack.mjs). Writes benchmark/results/next-route.json.
+// PACK_DIR / PACK_BUILD (see lib/pack.mjs), BASELINE_PACK_DIR (two tarballs of an earlier build
+// of the addon, e.g. from `node scripts/pack-local.mjs --no-build --out <dir>` in a checkout of
+// the commit to compare with: adds the variant "baseline", the same app with that build, so a
+// change's cost is measured side by side in one run), VARIANTS (which to run, comma-separated,
+// default all). Writes benchmark/results/next-route.json.
 // Not a test: `npm run bench:next` after `npm run build`; the first run installs and builds
 // three apps (a few minutes).
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,18 +51,29 @@ const keep = Boolean(process.env.NEXT_WORKDIR);
 const work = keep ? resolve(process.env.NEXT_WORKDIR) : mkdtempSync(join(tmpdir(), 'et-bench-next-'));
 const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
 
-const VARIANTS = {
+const ALL_VARIANTS = {
   none: 'no tracker',
   ours: '@calmony/error-tracker',
+  baseline: '@calmony/error-tracker (baseline)',
   sentry: '@sentry/nextjs',
 };
+const BASELINE = process.env.BASELINE_PACK_DIR;
+const chosen = (process.env.VARIANTS ?? 'none,ours,baseline,sentry').split(',').map((v) => v.trim());
+const VARIANTS = Object.fromEntries(
+  Object.entries(ALL_VARIANTS).filter(([v]) => chosen.includes(v) && (v !== 'baseline' || BASELINE)),
+);
 
 const LOAD_ROUTE = `// Added by benchmark/next-route.mjs: small JSON, and every ${THROW_EVERY}th request throws.
+// Each request first names its user (lib/auth.ts, from the x-user-id header autocannon sends),
+// as an app with an auth layer does: with the addon, its request scope gets a user and a tag.
+import { currentUser } from '../../../lib/auth';
+
 export const dynamic = 'force-dynamic';
 
 let count = 0;
 
 export async function GET(request: Request) {
+  await currentUser();
   count += 1;
   if (count % ${THROW_EVERY} === 0) {
     throw new Error('order ' + count + ' not found');
@@ -67,10 +82,57 @@ export async function GET(request: Request) {
 }
 `;
 
+// The example's per-request user, ops and report routes (issue 19), as each variant writes them.
+const SCOPED = (imports, setUser, setTag, addBreadcrumb) => ({
+  'lib/auth.ts': `${imports}import { headers } from 'next/headers';
+
+export async function currentUser(): Promise<{ id: string; team: string } | null> {
+  const h = await headers();
+  const id = h.get('x-user-id');
+  if (!id) return null;
+  const user = { id, team: h.get('x-team') ?? 'screening' };
+  ${setUser('{ id: user.id }')};
+  ${setTag("'team'", 'user.team')};
+  return user;
+}
+`,
+  'app/api/report/route.ts': `${imports}import { currentUser } from '../../../lib/auth';
+import { buildReport } from '../../../lib/screening';
+
+export const dynamic = 'force-dynamic';
+
+export async function GET(request: Request) {
+  const user = await currentUser();
+  const ref = request.headers.get('x-request-ref') ?? 'none';
+  ${setTag("'ref'", 'ref')};
+  console.warn(\`report \${ref} requested\`);
+  const health = await fetch(new URL('/api/health', request.url), { cache: 'no-store' });
+  ${addBreadcrumb("{ category: 'report', message: \`report \${ref}: lists are \${(await health.json()).lists}\` }")};
+  return Response.json(buildReport(user?.id ?? 'anonymous'));
+}
+`,
+  'app/api/ops/route.ts': `export function GET() {
+  return new Response(null, { status: 404 });
+}
+`,
+});
+
 // The variants that do not use the addon: its own call sites replaced by their plain or
 // @sentry/nextjs equivalents, so the three apps differ only in the tracker.
 const FILES = {
+  baseline: SCOPED(
+    '',
+    () => 'void 0',
+    () => 'void 0',
+    () => 'void 0',
+  ),
   none: {
+    ...SCOPED(
+      '',
+      () => 'void 0',
+      () => 'void 0',
+      () => 'void 0',
+    ),
     'instrumentation.ts': `// No tracker: Next.js's own error logging only.
 export async function register() {}
 `,
@@ -93,6 +155,12 @@ export async function GET(request: Request) {
 `,
   },
   sentry: {
+    ...SCOPED(
+      "import * as Sentry from '@sentry/nextjs';\n",
+      (user) => `Sentry.setUser(${user})`,
+      (key, value) => `Sentry.setTag(${key}, ${value})`,
+      (crumb) => `Sentry.addBreadcrumb(${crumb})`,
+    ),
     'instrumentation.ts': `// @sentry/nextjs, as its manual setup for the App Router shows.
 import * as Sentry from '@sentry/nextjs';
 
@@ -151,8 +219,14 @@ function prepare(variant, tarballs) {
   writeFileSync(join(app, 'app', 'api', 'load', 'route.ts'), LOAD_ROUTE);
   for (const [file, text] of Object.entries(FILES[variant] ?? {})) writeFileSync(join(app, file), text);
   const started = Date.now();
-  if (variant === 'ours') {
-    sh(['install', '--no-audit', '--no-fund', ...tarballs], app);
+  if (variant === 'ours' || variant === 'baseline') {
+    const from =
+      variant === 'ours'
+        ? tarballs
+        : readdirSync(BASELINE)
+            .filter((f) => f.endsWith('.tgz'))
+            .map((t) => join(resolve(BASELINE), t));
+    sh(['install', '--no-audit', '--no-fund', ...from], app);
   } else {
     const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8'));
     delete pkg.dependencies['@calmony/error-tracker'];
@@ -237,7 +311,8 @@ async function startServer(app, ingest) {
   return { base, stop, log: () => log };
 }
 
-const load = (url, duration) => autocannon({ url, connections: CONNECTIONS, duration });
+const load = (url, duration) =>
+  autocannon({ url, connections: CONNECTIONS, duration, headers: { 'x-user-id': 'bench-user' } });
 
 /** Waits until the ingest has had nothing new for a second (at most 15 s). */
 async function settle(ingest) {
@@ -258,17 +333,19 @@ process.on('exit', () => {
 const tarballs = packAddon(join(work, 'pack'));
 const apps = {};
 for (const variant of Object.keys(VARIANTS)) apps[variant] = prepare(variant, tarballs);
+const anyApp = Object.values(apps)[0];
 const versions = {
-  next: packageVersion('next', apps.none),
-  sentryNextjs: packageVersion('@sentry/nextjs', apps.sentry),
+  next: packageVersion('next', anyApp),
+  sentryNextjs: apps.sentry ? packageVersion('@sentry/nextjs', apps.sentry) : null,
   sentryNextjsRequested: SENTRY_NEXTJS,
-  sentryNextjsNote: existsSync(join(apps.sentry, 'install-note.txt'))
-    ? readFileSync(join(apps.sentry, 'install-note.txt'), 'utf8').trim()
-    : null,
-  react: packageVersion('react', apps.none),
+  sentryNextjsNote:
+    apps.sentry && existsSync(join(apps.sentry, 'install-note.txt'))
+      ? readFileSync(join(apps.sentry, 'install-note.txt'), 'utf8').trim()
+      : null,
+  react: packageVersion('react', anyApp),
 };
 
-const runs = { none: [], ours: [], sentry: [] };
+const runs = Object.fromEntries(Object.keys(VARIANTS).map((v) => [v, []]));
 for (let round = 0; round < ROUNDS; round++) {
   for (const variant of order(round, Object.keys(VARIANTS))) {
     const ingest = await startIngest();
@@ -317,10 +394,11 @@ const summary = (rs) => ({
   connectionErrors: rs.reduce((n, r) => n + r.errors + r.timeouts, 0),
 });
 const byVariant = Object.fromEntries(Object.keys(VARIANTS).map((v) => [v, { name: VARIANTS[v], ...summary(runs[v]) }]));
-const vsNone = (v) => ({
-  requestsPerSecond: byVariant[v].requestsPerSecond / byVariant.none.requestsPerSecond,
-  p99Ms: byVariant[v].p99Ms / byVariant.none.p99Ms,
+const vsOther = (v, other) => ({
+  requestsPerSecond: byVariant[v].requestsPerSecond / byVariant[other].requestsPerSecond,
+  p99Ms: byVariant[v].p99Ms / byVariant[other].p99Ms,
 });
+const vsNone = (v) => vsOther(v, 'none');
 writeResult('next-route', {
   benchmark: 'next-route',
   durationS: DURATION,
@@ -331,7 +409,12 @@ writeResult('next-route', {
   node: process.version,
   ...versions,
   ...byVariant,
-  ratios: { ours: vsNone('ours'), sentry: vsNone('sentry') },
+  ratios: Object.fromEntries([
+    ...Object.keys(VARIANTS)
+      .filter((v) => v !== 'none' && VARIANTS.none)
+      .map((v) => [v, vsNone(v)]),
+    ...(VARIANTS.baseline && VARIANTS.ours ? [['oursVsBaseline', vsOther('ours', 'baseline')]] : []),
+  ]),
   runs,
 });
 console.log(
@@ -340,9 +423,15 @@ console.log(
 for (const v of Object.keys(VARIANTS)) {
   const s = byVariant[v];
   const ratio =
-    v === 'none'
+    v === 'none' || !VARIANTS.none
       ? ''
       : `  (${(vsNone(v).requestsPerSecond * 100).toFixed(0)}% of no tracker's req/s, p99 ×${vsNone(v).p99Ms.toFixed(2)})`;
   const delivered = v === 'none' ? '' : `  events delivered ${pct(s.deliveredFraction)}`;
   console.log(`  ${s.name.padEnd(24)} ${s.requestsPerSecond.toFixed(0)} req/s  p99 ${s.p99Ms} ms${ratio}${delivered}`);
+}
+if (VARIANTS.baseline && VARIANTS.ours) {
+  const r = vsOther('ours', 'baseline');
+  console.log(
+    `  ours against the baseline build: ${(r.requestsPerSecond * 100).toFixed(1)}% of its req/s, p99 ×${r.p99Ms.toFixed(2)}`,
+  );
 }

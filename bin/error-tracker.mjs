@@ -89,6 +89,8 @@ try {
   fail(`data dir is not writable: ${e.message}`);
 }
 
+printReleases(appDir);
+
 const endpoints = { sentry: config.sentryEndpoint, legacy: config.legacyEndpoint };
 const sinks = Object.keys(endpoints).filter((sink) => endpoints[sink]);
 if (sinks.length === 0) fail('no sink configured: events would only be kept in the outbox file');
@@ -151,6 +153,32 @@ function unreachable(reason, endpoint) {
   return reason.startsWith('connection refused')
     ? `connection refused by ${url.hostname}:${port}: nothing listens there (is the ingest running, and is the port right?)`
     : `${reason.replace(/^host not found/, `host ${url.hostname} not found`)}: check the host name`;
+}
+
+/**
+ * What `stats().releases` says in the app, for every process the app's audit trail remembers:
+ * per release, in the order first seen, its errors and the groups first seen in it, so a deploy
+ * that brought a new error stands out.
+ */
+function printReleases(dataDir) {
+  const releases = new Map();
+  const seen = new Set();
+  for (const line of auditLines(dataDir, '"action":"captured"')) {
+    const name = line.release ?? '(no release)';
+    let release = releases.get(name);
+    if (!release) releases.set(name, (release = { errors: 0, newGroups: [] }));
+    release.errors += 1;
+    if (line.fingerprint && !seen.has(line.fingerprint)) {
+      seen.add(line.fingerprint);
+      release.newGroups.push(line.fingerprint);
+    }
+  }
+  if (releases.size === 0) return;
+  say(`releases (from the audit trail under ${dataDir}):`);
+  for (const [name, r] of releases) {
+    const groups = r.newGroups.length === 0 ? 'no new groups' : `new groups: ${r.newGroups.join(', ')}`;
+    say(`  ${name}: ${r.errors} error${r.errors === 1 ? '' : 's'}, ${groups}`);
+  }
 }
 
 function auditLines(dataDir, eventId) {

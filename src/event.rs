@@ -6,7 +6,7 @@ use crate::options::Config;
 use crate::sourcemaps::Resolver;
 use crate::{scope, stack};
 use sentry_types::protocol::v7::{
-    ClientSdkInfo, Context, Event, Exception, Frame, Level, Map, Mechanism, OsContext,
+    ClientSdkInfo, Context, Event, Exception, Frame, Level, LogEntry, Map, Mechanism, OsContext,
     RuntimeContext, Stacktrace, Values,
 };
 use sentry_types::Uuid;
@@ -65,14 +65,23 @@ pub struct SourceMapImage {
 /// The event, and the bundles with Sentry debug ids its frames ran in (for `debug_meta`).
 pub fn build(captured: &Captured, origin: &Origin<'_>) -> (Event<'static>, Vec<SourceMapImage>) {
     let mut debug_images = Vec::new();
-    let scope = scope::parse(captured.scope.as_ref());
+    let scope = scope::parse(captured.scope.as_ref(), origin.config.trust_proxy);
     let config = origin.config;
     // Browser frames resolve through this setup's folder of hidden maps (`sourcemapsDir`).
     origin.resolver.set_sourcemaps_dir(&config.sourcemaps_dir);
     let mut event = Event {
         event_id: origin.event_id,
         timestamp: origin.timestamp,
-        level: scope.level.unwrap_or(Level::Error),
+        // Sentry's default for a message is `info`.
+        level: scope.level.unwrap_or(if captured.message.is_some() {
+            Level::Info
+        } else {
+            Level::Error
+        }),
+        logentry: captured.message.as_ref().map(|message| LogEntry {
+            message: message.clone(),
+            params: Vec::new(),
+        }),
         platform: Cow::Borrowed("node"),
         release: config.release.clone().map(Cow::Owned),
         environment: Some(Cow::Owned(config.environment.clone())),
@@ -102,6 +111,14 @@ pub fn build(captured: &Captured, origin: &Origin<'_>) -> (Event<'static>, Vec<S
         contexts: contexts(captured, origin.host),
         ..Event::default()
     };
+    for (name, value) in scope.contexts {
+        if let Value::Object(map) = value {
+            event
+                .contexts
+                .entry(name)
+                .or_insert_with(|| Context::Other(map.into_iter().collect()));
+        }
+    }
     if let Some(fingerprint) = scope.fingerprint {
         event.fingerprint = Cow::Owned(fingerprint.into_iter().map(Cow::Owned).collect());
     }

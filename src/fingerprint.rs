@@ -33,6 +33,10 @@ pub fn of(event: &Event<'_>) -> String {
 fn default(event: &Event<'_>) -> String {
     let mut h = Fnv::new();
     let Some(main) = event.exception.values.last() else {
+        // A message (`captureMessage`) groups by its text, as Sentry groups one.
+        if let Some(entry) = &event.logentry {
+            h.write(entry.message.as_bytes());
+        }
         return h.hex();
     };
     h.write(main.ty.as_bytes());

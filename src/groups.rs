@@ -1,6 +1,8 @@
 //! What `stats().groups` reports: per fingerprint, how often the error happened, to how many
 //! distinct users (by `user.id` after pseudonymisation), and when it was first and last seen.
 //! Recorded on the worker from the scrubbed event, so titles hold no personal data either.
+//! Per release, what `stats().releases` reports: its errors, and the groups first seen in it,
+//! so a deploy that brought a new error stands out.
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -31,11 +33,35 @@ impl Group {
 
 static GROUPS: LazyLock<Mutex<HashMap<String, Group>>> = LazyLock::new(Default::default);
 
-/// Counts one event of the group `fingerprint`.
-pub fn record(fingerprint: &str, title: &str, user_id: Option<&str>, at_ms: f64) {
+/// Releases kept, in the order they were first seen; past it, new ones are not tracked.
+const MAX_RELEASES: usize = 100;
+
+pub struct Release {
+    pub release: String,
+    pub errors: u64,
+    /// Fingerprints of the groups whose first event came from this release.
+    pub new_groups: Vec<String>,
+}
+
+static RELEASES: Mutex<Vec<Release>> = Mutex::new(Vec::new());
+
+/// Counts one event of the group `fingerprint`, from `release`.
+pub fn record(
+    fingerprint: &str,
+    title: &str,
+    user_id: Option<&str>,
+    at_ms: f64,
+    release: Option<&str>,
+) {
     let mut groups = GROUPS.lock();
     if !groups.contains_key(fingerprint) && groups.len() >= MAX_GROUPS {
         return;
+    }
+    if let Some(release) = release {
+        count_release(
+            release,
+            (!groups.contains_key(fingerprint)).then_some(fingerprint),
+        );
     }
     let group = groups
         .entry(fingerprint.to_owned())
@@ -57,6 +83,32 @@ pub fn record(fingerprint: &str, title: &str, user_id: Option<&str>, at_ms: f64)
             group.users.insert(h.finish());
         }
     }
+}
+
+fn count_release(release: &str, new_group: Option<&str>) {
+    let mut releases = RELEASES.lock();
+    let at = match releases.iter().position(|r| r.release == release) {
+        Some(at) => at,
+        None if releases.len() < MAX_RELEASES => {
+            releases.push(Release {
+                release: release.to_owned(),
+                errors: 0,
+                new_groups: Vec::new(),
+            });
+            releases.len() - 1
+        }
+        None => return,
+    };
+    let entry = &mut releases[at];
+    entry.errors += 1;
+    if let Some(fingerprint) = new_group {
+        entry.new_groups.push(fingerprint.to_owned());
+    }
+}
+
+/// Every release seen, in the order it was first seen.
+pub fn releases<T>(f: impl Fn(&Release) -> T) -> Vec<T> {
+    RELEASES.lock().iter().map(f).collect()
 }
 
 /// Every group, most frequent first.

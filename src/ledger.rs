@@ -45,6 +45,13 @@ pub struct Ledger {
     /// Events the worker has processed and written to the spool (or failed to process).
     pub committed: AtomicU64,
     pub dropped: AtomicU64,
+    /// Events `ignoreErrors` matched: processed, never sent.
+    pub ignored: AtomicU64,
+    /// Release-health records this process made: they take sequence numbers (so `flush`
+    /// waits for them) but are not errors.
+    pub sessions: AtomicU64,
+    /// Release-health records Sentry accepted.
+    pub sessions_sent: AtomicU64,
     /// Events that could not be processed at all (a bug), beside the per-sink failures.
     pub failed: AtomicU64,
     /// Events in a spool that some sink still owes.
@@ -77,6 +84,9 @@ impl Ledger {
             next_seq: CachePadded::new(AtomicU64::new(0)),
             committed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+            sessions_sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             spooled: AtomicU64::new(0),
             failed_by: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
@@ -99,6 +109,7 @@ impl Ledger {
         self.next_seq
             .load(Relaxed)
             .saturating_sub(self.replayed.load(Relaxed))
+            .saturating_sub(self.sessions.load(Relaxed))
     }
 
     pub fn delivered(&self, sink: SinkKind) -> u64 {

@@ -8,6 +8,7 @@ mod capture;
 mod event;
 mod exit;
 mod files;
+mod filter;
 mod fingerprint;
 mod groups;
 mod in_app;
@@ -20,6 +21,7 @@ mod options;
 mod pipeline;
 mod scope;
 pub mod scrub;
+mod sessions;
 mod setup;
 mod sinks;
 mod sourcemaps;
@@ -38,7 +40,7 @@ use options::Config;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-pub use options::{Options, ScrubOptions, TunnelOptions};
+pub use options::{BreadcrumbOptions, Options, ScrubOptions, TunnelOptions};
 pub use scope::Scope;
 
 /// Configures the tracker. Options not given fall back to environment variables (see
@@ -73,6 +75,10 @@ pub fn init(env: Env, options: Option<Unknown>) -> Result<()> {
 /// Captures an error and returns its event id (32 lowercase hex characters), which you can
 /// show the user or log to find the event in Sentry. Only copies the error here; parsing,
 /// scrubbing and delivery happen on a background thread. Never throws.
+///
+/// The scope the event gets is the process-wide one, then the current request's, then
+/// `withScope`'s, then `scope`. Next.js's control-flow throws (`redirect()`, `notFound()` …,
+/// known by their `digest`) are not errors: they are not captured, and the id is `""`.
 ///
 /// @param error anything that can be thrown: an `Error` (with `cause` chains and
 ///   `AggregateError`s), a string, a plain object, `null`…
@@ -140,6 +146,7 @@ pub fn on_request_error(
     error: Unknown,
     request: Option<Unknown>,
     context: Option<Unknown>,
+    ambient: Option<Unknown>,
 ) -> String {
     track(&env, |js| {
         let json = |v: Option<Unknown>| {
@@ -147,11 +154,50 @@ pub fn on_request_error(
                 capture::to_json(js, v.value().value)
             })
         };
-        let scope = nextjs::scope(&json(request), &json(context));
-        let mut captured = capture::capture(js, error.value().value, None, None);
-        captured.scope = Some(scope);
+        let next = nextjs::scope(&json(request), &json(context));
+        let mut captured = capture::capture(
+            js,
+            error.value().value,
+            None,
+            ambient.map(|a| a.value().value),
+        );
+        captured.scope = Some(scope::merge(captured.scope.take(), next));
         captured
     })
+}
+
+/// Sends a message event (Sentry's `logentry`, no exception, no stack), e.g. a warning worth
+/// seeing in Sentry that is not an error. Returns the event id; never throws. Grouped by its
+/// text, so put varying values in `scope` (tags, contexts), not in the message.
+///
+/// @param message the text (anything else is converted with `String()`).
+/// @param level severity (default `"info"`).
+/// @param scope user, tags and the rest, as for `trackError`.
+#[napi(
+    ts_args_type = "message: string, level?: 'fatal' | 'error' | 'warning' | 'log' | 'info' | 'debug' | null, scope?: Scope | null"
+)]
+pub fn capture_message(
+    env: Env,
+    message: Unknown,
+    level: Option<Unknown>,
+    scope: Option<Unknown>,
+) -> String {
+    track(&env, |js| {
+        capture::message(
+            js,
+            message.value().value,
+            level.map(|l| l.value().value),
+            scope.map(|s| s.value().value),
+        )
+    })
+}
+
+/// Release-health counts from `src/capture/scope.js`, `[{ started, exited, errored, crashed }]`
+/// (see `sessions.rs`). Not API.
+#[napi(skip_typescript)]
+pub fn record_sessions(env: Env, counts: Unknown) {
+    let js = Js::new(env.raw());
+    pipeline::track_sessions(&capture::to_json(&js, counts.value().value));
 }
 
 /// What to send a client whose request failed: a generic message and the event id, so support
@@ -167,10 +213,15 @@ pub struct ErrorBody {
 /// Captures `error` (with `extra` as its context) and returns the body to send the client:
 /// `{ error: 'Internal server error', requestId }`. Never throws.
 #[napi(ts_args_type = "error: unknown, extra?: Record<string, unknown> | null")]
-pub fn error_response(env: Env, error: Unknown, extra: Option<Unknown>) -> ErrorBody {
+pub fn error_response(
+    env: Env,
+    error: Unknown,
+    extra: Option<Unknown>,
+    ambient: Option<Unknown>,
+) -> ErrorBody {
     ErrorBody {
         error: INTERNAL_ERROR.to_owned(),
-        request_id: track_with_extra(&env, error, extra),
+        request_id: track_with_extra(&env, error, extra, ambient),
     }
 }
 
@@ -184,8 +235,9 @@ pub fn internal_server_error<'env>(
     env: &'env Env,
     error: Unknown<'env>,
     extra: Option<Unknown<'env>>,
+    ambient: Option<Unknown<'env>>,
 ) -> Result<Unknown<'env>> {
-    let request_id = track_with_extra(env, error, extra);
+    let request_id = track_with_extra(env, error, extra, ambient);
     let js = Js::new(env.raw());
     let body = serde_json::json!({ "error": INTERNAL_ERROR, "requestId": request_id });
     let init = serde_json::json!({ "status": 500, "headers": { "cache-control": "no-store" } });
@@ -207,13 +259,20 @@ pub fn internal_server_error<'env>(
 
 const INTERNAL_ERROR: &str = "Internal server error";
 
-fn track_with_extra(env: &Env, error: Unknown, extra: Option<Unknown>) -> String {
+/// `ambient`: the scope `index.js` merged from the process-wide, request and `withScope`
+/// scopes; not in `index.d.ts`.
+fn track_with_extra(
+    env: &Env,
+    error: Unknown,
+    extra: Option<Unknown>,
+    ambient: Option<Unknown>,
+) -> String {
     track(env, |js| {
         capture::capture(
             js,
             error.value().value,
             extra.map(|e| e.value().value),
-            None,
+            ambient.map(|a| a.value().value),
         )
     })
 }
@@ -317,6 +376,8 @@ pub struct Stats {
     pub failed: i64,
     /// Errors left out by `sampleRate`.
     pub dropped: i64,
+    /// Errors `ignoreErrors` matched: never sent, counted here.
+    pub ignored: i64,
     /// While Sentry rate-limits errors: when the limit ends (milliseconds since the epoch);
     /// otherwise `null`.
     #[napi(ts_type = "number | null")]
@@ -336,6 +397,22 @@ pub struct Stats {
     pub config_errors: Vec<ConfigErrorStats>,
     /// The buffer between capture and the sinks (README, "Memory: one buffer, one cap").
     pub buffer: BufferStats,
+    /// Per release, in the order first seen: its errors and the groups first seen in it
+    /// (README, "Release health").
+    pub releases: Vec<ReleaseStats>,
+    /// Release-health reports (`sessions` envelopes, one a minute at most) Sentry accepted.
+    pub sessions_sent: i64,
+}
+
+/// What one release did since the process started.
+#[napi(object)]
+pub struct ReleaseStats {
+    pub release: String,
+    /// Errors captured under it (after `ignoreErrors`).
+    pub errors: i64,
+    /// Fingerprints (as in `groups`) of the groups whose first event came from it: the
+    /// errors it introduced.
+    pub new_groups: Vec<String>,
 }
 
 /// A malformed environment variable, ignored as if unset until it is fixed.
@@ -423,6 +500,7 @@ pub fn stats() -> Stats {
         retrying: n(LEDGER.retrying_total()),
         failed: n(LEDGER.failed_total()),
         dropped: n(LEDGER.dropped.load(Relaxed)),
+        ignored: n(LEDGER.ignored.load(Relaxed)),
         rate_limited_until: if limited > now {
             serde_json::Value::from(limited)
         } else {
@@ -453,6 +531,12 @@ pub fn stats() -> Stats {
                 })
                 .collect()
         }),
+        releases: groups::releases(|r| ReleaseStats {
+            release: r.release.clone(),
+            errors: n(r.errors),
+            new_groups: r.new_groups.clone(),
+        }),
+        sessions_sent: n(LEDGER.sessions_sent.load(Relaxed)),
         groups: groups::snapshot(|g| GroupStats {
             fingerprint: g.fingerprint.clone(),
             title: g.title.clone(),

@@ -1,6 +1,7 @@
 //! What the user sets: the `Options` object `init` takes (its doc comments are what editors
 //! show), each option's environment fallback, and validation that names the bad field.
 
+use crate::filter::{self, Rule};
 use crate::scrub::ScrubConfig;
 use napi_derive::napi;
 use regex::Regex;
@@ -70,6 +71,18 @@ pub struct Options {
     /// `.error-tracker/sourcemaps` in the working directory, where the command puts it when run
     /// in the project root].
     pub sourcemaps_dir: Option<String>,
+    /// Errors not to send, Sentry's `ignoreErrors`: a string matches an error whose
+    /// `Type: message` (or a message event's text) contains it; a RegExp matches where it finds
+    /// a match (Rust `regex` syntax, flags `i`, `m`, `s`). Matched on the background thread and
+    /// counted in `stats().ignored`, never dropped unseen.
+    #[napi(ts_type = "Array<string | RegExp>")]
+    pub ignore_errors: Option<Vec<serde_json::Value>>,
+    /// The app runs behind a proxy you trust: the URL of an event's request takes its scheme
+    /// and host from `X-Forwarded-Proto` and `X-Forwarded-Host` (default false: from the
+    /// connection's `Host`) [ERROR_TRACKER_TRUST_PROXY=1].
+    pub trust_proxy: Option<bool>,
+    /// Which automatic breadcrumbs to record (each on by default).
+    pub breadcrumbs: Option<BreadcrumbOptions>,
 }
 
 /// Limits of the browser tunnel, `handleTunnel`.
@@ -117,6 +130,18 @@ impl Default for TunnelConfig {
     }
 }
 
+/// Automatic breadcrumbs, recorded in the current request's scope (README, "Scopes and
+/// breadcrumbs"). Set one to `false` to stop recording it.
+#[napi(object)]
+pub struct BreadcrumbOptions {
+    /// `console.warn` and `console.error` messages.
+    pub console: Option<bool>,
+    /// Outgoing `fetch` requests: method, URL, status and duration.
+    pub fetch: Option<bool>,
+    /// Outgoing `http`/`https` client requests: method, URL, status and duration.
+    pub http: Option<bool>,
+}
+
 /// Extra scrubbing rules.
 #[napi(object)]
 pub struct ScrubOptions {
@@ -152,6 +177,8 @@ pub struct Config {
     pub context_lines: usize,
     pub capture_uncaught: bool,
     pub tunnel: TunnelConfig,
+    pub ignore_errors: Vec<Rule>,
+    pub trust_proxy: bool,
     /// Malformed environment variables, each ignored as if unset (`stats().configErrors`).
     pub ignored: Vec<ConfigError>,
 }
@@ -209,6 +236,9 @@ const FIELDS: &[(&str, &[&str])] = &[
     ("captureUncaught", &[]),
     ("tunnel", &[]),
     ("sourcemapsDir", &[crate::sourcemaps::DIR_VARIABLE]),
+    ("ignoreErrors", &[]),
+    ("trustProxy", &["ERROR_TRACKER_TRUST_PROXY"]),
+    ("breadcrumbs", &[]),
 ];
 
 /// Variables that CI systems and hosts set to the commit being built or run, after
@@ -469,6 +499,7 @@ impl Config {
                 format!("must be a whole number from 0 to 5, got {n}")
             })
         })?;
+        breadcrumb_options(option(&r, "breadcrumbs"))?;
         let data_dir_given = matches!(r.source("dataDir"), Some(Source::Option(_)));
         let data_dir = match r.string("dataDir")? {
             Some(dir) => PathBuf::from(dir),
@@ -525,6 +556,8 @@ impl Config {
                 Some(Source::Option(v)) => Some(v),
                 _ => None,
             })?,
+            ignore_errors: ignore_errors(option(&r, "ignoreErrors"))?,
+            trust_proxy: r.boolean("trustProxy")?.unwrap_or(false),
             ignored: Vec::new(),
         })
     }
@@ -812,6 +845,95 @@ fn tunnel_options(tunnel: Option<&Value>) -> Result<TunnelConfig, ConfigError> {
         }
     }
     Ok(out)
+}
+
+/// An option that has no environment variable, as given.
+fn option<'a, E: Fn(&str) -> Option<String>>(
+    r: &'a Reader<'_, E>,
+    field: &'static str,
+) -> Option<&'a Value> {
+    match r.source(field) {
+        Some(Source::Option(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// `ignoreErrors`: strings, and RegExps (`index.js` hands them over as `{ regex, flags }`),
+/// each named (`ignoreErrors[1]`) when bad.
+fn ignore_errors(value: Option<&Value>) -> Result<Vec<Rule>, ConfigError> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(v) => {
+            return Err(bad(
+                "ignoreErrors",
+                format!("expected an array of strings and RegExps, got {}", kind(v)),
+            ))
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let name = format!("ignoreErrors[{i}]");
+            match item {
+                Value::String(s) if !s.is_empty() => Ok(Rule::Contains(s.clone())),
+                Value::Object(re) => {
+                    let source = re.get("regex").and_then(Value::as_str);
+                    let flags = re.get("flags").and_then(Value::as_str).unwrap_or("");
+                    let Some(source) = source else {
+                        return Err(bad(
+                            name,
+                            "expected a string or a RegExp, got an object".to_owned(),
+                        ));
+                    };
+                    filter::regex(source, flags)
+                        .map(Rule::Matches)
+                        .map_err(|e| {
+                            bad(
+                                name,
+                                format!("not a regular expression Rust's `regex` can run: {e}"),
+                            )
+                        })
+                }
+                v => Err(bad(
+                    name,
+                    format!("expected a non-empty string or a RegExp, got {}", kind(v)),
+                )),
+            }
+        })
+        .collect()
+}
+
+/// `breadcrumbs: { console, fetch, http }`: `index.js` applies them; checked here, so a typo
+/// throws like any other option.
+fn breadcrumb_options(value: Option<&Value>) -> Result<(), ConfigError> {
+    const KINDS: &[&str] = &["console", "fetch", "http"];
+    let map = match value {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Object(map)) => map,
+        Some(v) => {
+            return Err(bad(
+                "breadcrumbs",
+                format!("expected an object, got {}", kind(v)),
+            ))
+        }
+    };
+    for (key, v) in map {
+        if !KINDS.contains(&key.as_str()) {
+            return Err(bad(
+                format!("breadcrumbs.{key}"),
+                format!("unknown field (known: {})", KINDS.join(", ")),
+            ));
+        }
+        if !matches!(v, Value::Bool(_) | Value::Null) {
+            return Err(bad(
+                format!("breadcrumbs.{key}"),
+                format!("expected a boolean, got {}", kind(v)),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn kind(v: &Value) -> &'static str {

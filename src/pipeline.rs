@@ -264,6 +264,30 @@ pub fn track(env: napi::sys::napi_env, copy: impl FnOnce(&Js) -> Captured) -> Uu
     })
 }
 
+/// Queues release-health counts (`sessions.rs`) the way an error is queued, for the Sentry
+/// sink only: without a DSN or a release there is nowhere to send them, and they are let go.
+/// Never sampled.
+pub fn track_sessions(counts: &serde_json::Value) {
+    let Some(setup) = current() else { return };
+    let Some(release) = setup.config.release.as_deref() else {
+        return;
+    };
+    if !setup.kinds().contains(&SinkKind::Sentry) {
+        return;
+    }
+    let Some(payload) = crate::sessions::payload(counts, release, &setup.config.environment) else {
+        return;
+    };
+    LEDGER.sessions.fetch_add(1, Relaxed);
+    BUFFER.push(Job {
+        seq: LEDGER.next_seq.fetch_add(1, Relaxed),
+        event_id: Uuid::new_v4(),
+        timestamp: SystemTime::now(),
+        captured: Captured::sessions(payload),
+        setup,
+    });
+}
+
 /// Waits (off the JS thread) until every error captured before the call has settled.
 pub fn flush(timeout: Duration) -> bool {
     let Some(p) = PIPELINE.get() else {

@@ -10,14 +10,14 @@
 
 use crate::buffer::{Job, BUFFER};
 use crate::event::{self, Origin};
-use crate::ledger::LEDGER;
+use crate::ledger::{SinkKind, LEDGER};
 use crate::log;
 use crate::scrub::Texts;
 use crate::setup::Setup;
 use crate::sinks::Finished;
 use crate::sourcemaps::Resolver;
 use crate::spool::Record;
-use crate::{fingerprint, groups};
+use crate::{filter, fingerprint, groups};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, LazyLock};
@@ -47,7 +47,12 @@ pub fn run() {
                 let seq = job.seq;
                 // A bug here must cost one event, not the thread that serves them all.
                 match panic::catch_unwind(AssertUnwindSafe(|| process(job))) {
-                    Ok(ready) => group.push(ready),
+                    Ok(Some(ready)) => group.push(ready),
+                    Ok(None) => {
+                        LEDGER.ignored.fetch_add(1, Relaxed);
+                        LEDGER.committed.fetch_add(1, Relaxed);
+                        LEDGER.settle(seq);
+                    }
                     Err(panic) => {
                         log::warn(format_args!(
                             "event {seq} could not be processed: {}",
@@ -139,9 +144,19 @@ fn wait_out_burst(waiting: impl Fn() -> usize, ticks: &mut impl Ticks) -> u32 {
     waited
 }
 
-fn process(mut job: Job) -> Ready {
+/// The finished event, or `None` when `ignoreErrors` matches it.
+fn process(mut job: Job) -> Option<Ready> {
     job.captured.unpack();
     let setup = job.setup;
+    if let Some(sessions) = job.captured.sessions.take() {
+        return Some(session_record(
+            job.seq,
+            job.event_id,
+            job.timestamp,
+            sessions,
+            setup,
+        ));
+    }
     let (event, debug_images) = event::build(
         &job.captured,
         &Origin {
@@ -152,6 +167,10 @@ fn process(mut job: Job) -> Ready {
             host: &setup.host,
         },
     );
+    if filter::ignored(&setup.config.ignore_errors, &event) {
+        log::debug(format_args!("event {}: ignoreErrors matched", job.seq));
+        return None;
+    }
     let stack = job
         .captured
         .exceptions
@@ -164,13 +183,13 @@ fn process(mut job: Job) -> Ready {
         debug_images,
         stack,
     };
-    finish(
+    Some(finish(
         job.seq,
         job.timestamp,
         built,
         setup,
         |scrubber, event, texts| scrubber.event(event, texts),
-    )
+    ))
 }
 
 /// An event built from what was captured (or what a browser sent), before it is scrubbed.
@@ -210,6 +229,7 @@ pub fn finish(
         timestamp
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        event.release.as_deref(),
     );
     let record = Record {
         id: event.event_id.simple().to_string(),
@@ -217,6 +237,36 @@ pub fn finish(
         fingerprint,
         stack: Some(stack).filter(|s| !s.is_empty()),
         debug_images,
+        sessions: None,
+        event,
+    };
+    let finished = spool(seq, record, &setup);
+    Ready { finished, setup }
+}
+
+/// Release-health counts as a spool record owed to Sentry alone. They hold no personal data
+/// (counts, a minute, the release and environment), so there is nothing to scrub.
+fn session_record(
+    seq: u64,
+    id: sentry_types::Uuid,
+    timestamp: std::time::SystemTime,
+    sessions: serde_json::Value,
+    setup: Arc<Setup>,
+) -> Ready {
+    let event = sentry_types::protocol::v7::Event {
+        event_id: id,
+        timestamp,
+        release: setup.config.release.clone().map(Into::into),
+        environment: Some(setup.config.environment.clone().into()),
+        ..Default::default()
+    };
+    let record = Record {
+        id: id.simple().to_string(),
+        sinks: vec![SinkKind::Sentry.name().to_owned()],
+        fingerprint: String::new(),
+        stack: None,
+        debug_images: Vec::new(),
+        sessions: Some(sessions),
         event,
     };
     let finished = spool(seq, record, &setup);
@@ -226,7 +276,10 @@ pub fn finish(
 /// "Type: first line of the message", as Sentry titles an issue.
 fn title(event: &sentry_types::protocol::v7::Event<'_>) -> String {
     let Some(main) = event.exception.values.last() else {
-        return "Error".to_owned();
+        return match &event.logentry {
+            Some(entry) => entry.message.lines().next().unwrap_or_default().to_owned(),
+            None => "Error".to_owned(),
+        };
     };
     match main.value.as_deref().and_then(|v| v.lines().next()) {
         Some(first) => format!("{}: {first}", main.ty),
@@ -274,7 +327,7 @@ pub fn release(group: &mut Vec<Ready>) {
     for key in committed {
         let mut of_setup = group
             .iter()
-            .filter(|r| Arc::as_ptr(&r.setup) == key)
+            .filter(|r| Arc::as_ptr(&r.setup) == key && !r.finished.sessions)
             .peekable();
         if let Some(first) = of_setup.peek() {
             let audit = &first.setup.durable.audit;
@@ -282,7 +335,12 @@ pub fn release(group: &mut Vec<Ready>) {
         }
     }
     for Ready { finished, setup } in group.drain(..) {
-        setup.hand_over(finished, &setup.kinds());
+        let owed = if finished.sessions {
+            vec![SinkKind::Sentry]
+        } else {
+            setup.kinds()
+        };
+        setup.hand_over(finished, &owed);
         LEDGER.committed.fetch_add(1, Relaxed);
     }
 }

@@ -92,6 +92,16 @@ export async function assertNormalized(events) {
   return results;
 }
 
+/**
+ * Throws unless Relay's own release parser takes each `sessions` item's release (the receiver
+ * checks the rest of the item's shape as it parses the envelope).
+ */
+export async function assertSessionsValid(items) {
+  const results = await normalize(items.map((item) => ({ __sessions__: item })));
+  const failures = results.flatMap((r, i) => (r.ok ? [] : [`sessions item #${i}: ${r.exception}`]));
+  if (failures.length) throw new AssertionError({ message: `Relay refused:\n  ${failures.join('\n  ')}` });
+}
+
 /** Stops the normalizer process (it is also killed when this process exits). */
 export async function closeNormalizer() {
   const proc = child;

@@ -153,6 +153,7 @@ export function parseEnvelope(buf, { dsn } = {}) {
   if (headers.event_id !== undefined && !UUID.test(String(headers.event_id))) {
     problems.push(`envelope header event_id is not a UUID: ${JSON.stringify(headers.event_id)}`);
   }
+  for (const { json } of items.filter((i) => i.header.type === 'sessions')) problems.push(...sessionProblems(json));
   const eventItems = items.filter((i) => i.header.type === 'event');
   if (eventItems.length > 1) problems.push(`${eventItems.length} event items in one envelope (max 1)`);
   for (const { json: event } of eventItems) {
@@ -171,6 +172,55 @@ export function parseEnvelope(buf, { dsn } = {}) {
     }
   }
   return { headers, items, problems };
+}
+
+// A `sessions` item as Relay reads one (relay-event-schema's SessionAggregates): aggregates of
+// { started (RFC 3339), did?, exited?, errored?, abnormal?, crashed? (counts) } and attrs
+// { release (required), environment?, ip_address?, user_agent? }, nothing else. Relay drops an
+// aggregate started more than 5 days ago or in the future; the release itself is checked by
+// Relay's own parser (normalize.mjs, assertSessionsValid).
+const AGGREGATE_KEYS = new Set(['started', 'did', 'exited', 'errored', 'abnormal', 'crashed']);
+const SESSION_ATTRS = new Set(['release', 'environment', 'ip_address', 'user_agent']);
+function sessionProblems(item) {
+  const problems = [];
+  if (!isObject(item)) return ['sessions item payload is not a JSON object'];
+  for (const key of Object.keys(item)) {
+    if (key !== 'aggregates' && key !== 'attrs')
+      problems.push(`sessions item has unknown field ${JSON.stringify(key)}`);
+  }
+  if (!isObject(item.attrs) || typeof item.attrs.release !== 'string' || item.attrs.release === '') {
+    problems.push('sessions item attrs.release must be a non-empty string');
+  } else {
+    for (const key of Object.keys(item.attrs)) {
+      if (!SESSION_ATTRS.has(key)) problems.push(`sessions item attrs has unknown field ${JSON.stringify(key)}`);
+    }
+    if (item.attrs.environment !== undefined && typeof item.attrs.environment !== 'string')
+      problems.push('sessions item attrs.environment must be a string');
+  }
+  if (!Array.isArray(item.aggregates) || item.aggregates.length === 0) {
+    problems.push('sessions item aggregates must be a non-empty array');
+    return problems;
+  }
+  for (const [i, a] of item.aggregates.entries()) {
+    if (!isObject(a)) {
+      problems.push(`sessions aggregates[${i}] is not an object`);
+      continue;
+    }
+    for (const key of Object.keys(a)) {
+      if (!AGGREGATE_KEYS.has(key)) problems.push(`sessions aggregates[${i}] has unknown field ${JSON.stringify(key)}`);
+    }
+    const started = Date.parse(a.started);
+    if (!(RFC3339.test(a.started ?? '') && !Number.isNaN(started))) {
+      problems.push(`sessions aggregates[${i}].started is not RFC 3339: ${JSON.stringify(a.started)}`);
+    } else if (started > Date.now() + 60_000 || started < Date.now() - 5 * 86_400_000) {
+      problems.push(`sessions aggregates[${i}].started is outside what Relay keeps: ${a.started}`);
+    }
+    for (const key of ['exited', 'errored', 'abnormal', 'crashed']) {
+      if (a[key] !== undefined && !(Number.isInteger(a[key]) && a[key] >= 0 && a[key] <= 2 ** 32 - 1))
+        problems.push(`sessions aggregates[${i}].${key} is not a u32: ${JSON.stringify(a[key])}`);
+    }
+  }
+  return problems;
 }
 
 function parseLegacy(req, body, legacyToken) {
@@ -232,6 +282,7 @@ export async function startReceiver(opts = {}) {
     legacyUrl: '',
     envelopes: [],
     events: [],
+    sessions: [],
     legacyRequests: [],
     legacyErrors: [],
     problems: [],
@@ -299,6 +350,7 @@ export async function startReceiver(opts = {}) {
     if (kind === 'sentry') {
       r.envelopes.push(record);
       for (const i of record.items) if (i.header.type === 'event') r.events.push(i.json);
+      for (const i of record.items) if (i.header.type === 'sessions') r.sessions.push(i.json);
     } else {
       r.legacyRequests.push(record);
       r.legacyErrors.push(...record.body.errors);

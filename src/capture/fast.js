@@ -178,4 +178,23 @@ function put(out, key, item) {
   }
 }
 
-module.exports = { fastTrackError };
+// Next.js's control-flow throws (`redirect()`, `notFound()`, `forbidden()`, `unauthorized()`)
+// are how a route says where to go, not errors; Next's own onRequestError skips them, and so
+// does trackError. Next marks them by `digest`.
+function isNextControlFlow(error) {
+  if (typeof error !== 'object' || error === null) return false;
+  let digest;
+  try {
+    digest = error.digest;
+  } catch {
+    return false;
+  }
+  return (
+    typeof digest === 'string' &&
+    (digest.startsWith('NEXT_REDIRECT') ||
+      digest === 'NEXT_NOT_FOUND' ||
+      digest.startsWith('NEXT_HTTP_ERROR_FALLBACK;'))
+  );
+}
+
+module.exports = { fastTrackError, isNextControlFlow };

@@ -55,6 +55,12 @@ pub struct Captured {
     pub unhandled: Option<String>,
     /// What the fast path copied as text rather than values; see `unpack`.
     packed: Option<fast::Packed>,
+    /// `captureMessage`'s text: the event is a message, with no exception.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Not an error: release-health counts, the payload of a `sessions` item (`sessions.rs`).
+    #[serde(default)]
+    pub sessions: Option<Value>,
 }
 
 impl Captured {
@@ -83,6 +89,8 @@ impl Captured {
             + self.context.as_ref().map_or(0, value_bytes)
             + self.scope.as_ref().map_or(0, value_bytes)
             + self.packed.as_ref().map_or(0, fast::Packed::heap_bytes)
+            + self.message.as_ref().map_or(0, String::capacity)
+            + self.sessions.as_ref().map_or(0, value_bytes)
     }
 }
 
@@ -106,6 +114,42 @@ pub fn capture(js: &Js, error: Val, context: Option<Val>, scope: Option<Val>) ->
         scope: scope.map(|s| snapshot::snapshot(js, s, Limits::CONTEXT)),
         unhandled: None,
         packed: None,
+        message: None,
+        sessions: None,
+    }
+}
+
+impl Captured {
+    /// Release-health counts (`sessions.rs`), which travel like an error.
+    pub fn sessions(payload: Value) -> Captured {
+        Captured {
+            sessions: Some(payload),
+            ..Captured::default()
+        }
+    }
+}
+
+/// `captureMessage(message, level?, scope?)`: the text (anything else as `String()` makes
+/// it), with `level` over the scope's.
+pub fn message(js: &Js, text: Val, level: Option<Val>, scope: Option<Val>) -> Captured {
+    let text = match js.kind(text) {
+        Kind::String => js.text(text, MESSAGE_BYTES),
+        _ => js.coerce_string(text, MESSAGE_BYTES),
+    };
+    let mut scope = scope.map(|s| snapshot::snapshot(js, s, Limits::CONTEXT));
+    if let Some(level) = level.filter(|l| js.kind(*l) == Kind::String) {
+        let level = js.text(level, 16).map_or(Value::Null, Value::from);
+        match &mut scope {
+            Some(Value::Object(scope)) => {
+                scope.insert("level".to_owned(), level);
+            }
+            _ => scope = Some(serde_json::json!({ "level": level })),
+        }
+    }
+    Captured {
+        message: Some(text.unwrap_or_default()),
+        scope,
+        ..Captured::default()
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Content {
     pub stack: Option<String>,
     /// Bundles with Sentry debug ids, for the event's `debug_meta`.
     pub debug_images: Vec<SourceMapImage>,
+    /// Release-health counts: sent as a `sessions` item instead of the event.
+    pub sessions: Option<serde_json::Value>,
 }
 
 /// Where the spool record is: in memory too, or only in the spool while memory is at its cap.
@@ -60,6 +62,8 @@ pub struct Finished {
     /// Run when the last sink is done with it (or the process lets go of it): gives back the
     /// disk share a browser event took (`tunnel::limits::Share`).
     on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// Release-health counts, not an error: not audited, counted apart.
+    pub sessions: bool,
 }
 
 impl Finished {
@@ -92,6 +96,7 @@ impl Finished {
             retrying: AtomicUsize::new(0),
             carried: false,
             on_release: None,
+            sessions: record.sessions.is_some(),
         }
     }
 
@@ -128,6 +133,7 @@ impl Finished {
             event: record.event,
             stack: record.stack,
             debug_images: record.debug_images,
+            sessions: record.sessions,
         })
     }
 
@@ -144,6 +150,9 @@ impl Finished {
     /// A sink could not deliver it yet and will try again: counted once per sink.
     pub fn retrying(&self, sink: SinkKind, reason: &str) {
         let bit = 1 << sink as usize;
+        if self.sessions {
+            return;
+        }
         if self.retrying.fetch_or(bit, Ordering::AcqRel) & bit == 0 {
             LEDGER.retry_started(sink);
             self.durable.audit.record(
@@ -172,6 +181,15 @@ impl Finished {
             LEDGER.retry_ended(sink);
         }
         match &outcome {
+            Ok(()) if self.sessions => {
+                LEDGER.sessions_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(reason) if self.sessions => {
+                log::warn(format_args!(
+                    "{} rejected release health: {reason}",
+                    sink.name()
+                ));
+            }
             Ok(()) => {
                 LEDGER.record_delivered(sink);
                 self.durable

@@ -38,6 +38,10 @@ pub struct Record {
     pub stack: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub debug_images: Vec<SourceMapImage>,
+    /// Release-health counts (`sessions.rs`): then this record is a `sessions` item for
+    /// Sentry, and `event` only carries its id, release and environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<serde_json::Value>,
     pub event: Event<'static>,
 }
 

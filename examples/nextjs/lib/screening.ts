@@ -22,3 +22,7 @@ export function screenSubject(name: string, dateOfBirth: string): never {
 export function loadSubject(id: string): never {
   throw new ScreeningError(`subject ${id} has no screening record`);
 }
+
+export function buildReport(requestedBy: string): never {
+  throw new ScreeningError(`report for ${requestedBy} could not be built: no matches table`);
+}

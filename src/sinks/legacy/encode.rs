@@ -16,8 +16,12 @@ pub fn item(f: &Finished, content: &Content) -> Value {
         "eventId": event.event_id.simple().to_string(),
         "timestamp": timestamp,
         "level": event.level.to_string(),
-        "name": main.map(|e| e.ty.as_str()).unwrap_or("Error"),
-        "message": main.and_then(|e| e.value.as_deref()).unwrap_or(""),
+        // A message (`captureMessage`) has no exception: name "Message", its text.
+        "name": main.map_or(if event.logentry.is_some() { "Message" } else { "Error" }, |e| e.ty.as_str()),
+        "message": main
+            .and_then(|e| e.value.as_deref())
+            .or(event.logentry.as_ref().map(|l| l.message.as_str()))
+            .unwrap_or(""),
         "stack": content.stack,
         // Resolved through source maps, innermost first as a stack reads.
         "frames": main

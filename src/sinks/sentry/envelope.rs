@@ -1,4 +1,4 @@
-//! The bytes on the wire: an envelope holding one event
+//! The bytes on the wire: an envelope holding one event, or one `sessions` item
 //! (develop.sentry.dev/sdk/data-model/envelopes/). The event is serialised by `sentry-types`;
 //! the framing is written here because the event may need a `debug_meta` image of type
 //! `sourcemap`, which `sentry-types` does not model. The header leaves out the optional `dsn`:
@@ -11,6 +11,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 pub fn encode(content: &Content) -> io::Result<Vec<u8>> {
+    if let Some(sessions) = &content.sessions {
+        return encode_item(json!({}), "sessions", &serde_json::to_vec(sessions)?);
+    }
     let mut event = serde_json::to_value(&content.event)?;
     if !content.debug_images.is_empty() {
         let images: Vec<Value> = content
@@ -27,18 +30,23 @@ pub fn encode(content: &Content) -> io::Result<Vec<u8>> {
         }
     }
     let payload = serde_json::to_vec(&event)?;
+    let header = json!({ "event_id": content.event.event_id.simple().to_string() });
+    encode_item(header, "event", &payload)
+}
+
+/// An envelope of one item: `header` (with `sent_at` added), then the item.
+fn encode_item(mut header: Value, ty: &str, payload: &[u8]) -> io::Result<Vec<u8>> {
     let sent_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .map_err(io::Error::other)?;
-    let header =
-        json!({ "event_id": content.event.event_id.simple().to_string(), "sent_at": sent_at });
-    let item = json!({ "type": "event", "length": payload.len() });
+    header["sent_at"] = Value::from(sent_at);
+    let item = json!({ "type": ty, "length": payload.len() });
     let mut out = Vec::with_capacity(payload.len() + 200);
     serde_json::to_writer(&mut out, &header)?;
     out.push(b'\n');
     serde_json::to_writer(&mut out, &item)?;
     out.push(b'\n');
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     out.push(b'\n');
     Ok(out)
 }

@@ -79,6 +79,19 @@ impl Gate {
         }
     }
 
+    /// Blocks while Sentry rate-limits release health (category `session`); then `enter`.
+    pub fn enter_sessions(&self) {
+        let mut s = self.state.lock();
+        while let Some(until) = s.limits.sessions_until(SystemTime::now()) {
+            let wait = until
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            self.changed.wait_for(&mut s, wait);
+        }
+        drop(s);
+        self.enter();
+    }
+
     /// Reports what the request let through by `enter` came to.
     pub fn leave(&self, outcome: Outcome<'_>) {
         let mut s = self.state.lock();

@@ -93,6 +93,7 @@ impl Transport {
     fn deliver(&self, event: &Finished) -> Result<(), String> {
         let content = event.content()?;
         let body = envelope::encode(&content).map_err(|e| e.to_string())?;
+        let sessions = content.sessions.is_some();
         drop(content);
         let headers = [
             ("Content-Type", "application/x-sentry-envelope"),
@@ -100,7 +101,11 @@ impl Transport {
         ];
         let mut attempt = 0;
         let outcome = loop {
-            self.gate.enter();
+            if sessions {
+                self.gate.enter_sessions();
+            } else {
+                self.gate.enter();
+            }
             let reply = http::post(&self.agent, &self.url, &headers, &body);
             self.gate.leave(match &reply.attempt {
                 Attempt::Retry { after, .. } if reply.status != 429 => {

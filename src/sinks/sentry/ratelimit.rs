@@ -1,6 +1,7 @@
 //! Sentry's rate limits, as the SDK developer docs define them: `X-Sentry-Rate-Limits`
 //! (per data category, on any response) takes precedence over `Retry-After`; a 429 with
-//! neither means a minute. Only the `error` category matters here: events are all we send.
+//! neither means a minute. Two categories matter here: `error` for events, and `session`
+//! for release health, which waits out its own limits and the errors' too.
 
 use super::super::http::{self, parse_retry_after};
 use std::time::{Duration, SystemTime};
@@ -12,6 +13,7 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct RateLimits {
     until: Option<SystemTime>,
+    sessions_until: Option<SystemTime>,
 }
 
 impl RateLimits {
@@ -26,8 +28,12 @@ impl RateLimits {
         let mut limited = false;
         if let Some(header) = rate_limits.filter(|h| !h.trim().is_empty()) {
             for limit in header.split(',') {
-                if let Some(until) = error_limit(limit.trim(), now) {
+                if let Some(until) = category_limit(limit.trim(), now, &["error", "default"]) {
                     self.extend(until);
+                    limited = true;
+                }
+                if let Some(until) = category_limit(limit.trim(), now, &["session"]) {
+                    self.sessions_until = Some(self.sessions_until.map_or(until, |u| u.max(until)));
                     limited = true;
                 }
             }
@@ -50,18 +56,22 @@ impl RateLimits {
     pub fn until(&self, now: SystemTime) -> Option<SystemTime> {
         self.until.filter(|u| *u > now)
     }
+
+    /// The end of the current limit on release health (category `session`), if one is in
+    /// force at `now`.
+    pub fn sessions_until(&self, now: SystemTime) -> Option<SystemTime> {
+        self.sessions_until.filter(|u| *u > now)
+    }
 }
 
-/// `retry_after:categories:scope:reason_code:namespaces`, applying to errors when the
-/// categories are empty (all) or name `error` or `default`.
-fn error_limit(limit: &str, now: SystemTime) -> Option<SystemTime> {
+/// `retry_after:categories:scope:reason_code:namespaces`, applying when the categories are
+/// empty (all) or name one of `names`.
+fn category_limit(limit: &str, now: SystemTime, names: &[&str]) -> Option<SystemTime> {
     let mut fields = limit.split(':');
     let wait = http::seconds(fields.next()?)?;
     let categories = fields.next().unwrap_or("");
-    let applies = categories.trim().is_empty()
-        || categories
-            .split(';')
-            .any(|c| matches!(c.trim(), "error" | "default"));
+    let applies =
+        categories.trim().is_empty() || categories.split(';').any(|c| names.contains(&c.trim()));
     applies.then(|| at(now, wait))
 }
 
@@ -107,6 +117,16 @@ mod tests {
             "empty categories mean all; the header wins over Retry-After"
         );
         assert_eq!(l.until(now + Duration::from_secs(91)), None);
+        assert_eq!(l.sessions_until(now), at(now, 2700));
+    }
+
+    #[test]
+    fn a_429_for_sessions_alone_does_not_hold_events_back() {
+        let now = SystemTime::now();
+        let mut l = RateLimits::default();
+        l.update(429, Some("120:session:project"), Some("5"), now);
+        assert_eq!(l.until(now), None);
+        assert_eq!(l.sessions_until(now), at(now, 120));
     }
 
     #[test]
