@@ -27,6 +27,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   assert.deepEqual(list(main), [
     'package/README.md',
     'package/bin/error-tracker.mjs',
+    'package/bin/scrub.mjs',
     'package/binding.js',
     'package/index.d.ts',
     'package/index.js',
@@ -99,6 +100,15 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   });
   assert.match(doctor.stdout, /error-tracker doctor/);
   assert.match(doctor.stdout, /no sink configured/);
+  // `scrub` is in the package too (bin/scrub.mjs), and finds the binary from there.
+  const scrub = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['scrub'], {
+    cwd: app,
+    encoding: 'utf8',
+    input: '{"fullName":"Jane Roe"}',
+    env: { PATH: process.env.PATH },
+  });
+  assert.equal(scrub.status, 0, scrub.stderr);
+  assert.match(scrub.stdout, /"fullName": "\[Filtered\]"/);
 
   // The binary package missing, as when npm skips an optional dependency: the error names it.
   const platform = binary.match(/-(\w+-\w+(?:-\w+)?)-\d/)[1]; // calmony-error-tracker-linux-x64-gnu-0.1.0.tgz

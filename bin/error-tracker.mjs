@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const USAGE = `usage: error-tracker doctor    check the configuration and send a test event to each sink
+       error-tracker scrub     show what the scrubbing policy would send (see error-tracker scrub --help)
 
   Reads the environment the app would (SENTRY_DSN, CAPTURE_ERROR_URL, ERROR_TRACKER_DIR …),
   sends one test event to each configured sink and says what happened. Exits 0 when every
@@ -27,6 +28,7 @@ if (command === undefined || ['--help', '-h', 'help'].includes(command)) {
   console.log(USAGE);
   process.exit(0);
 }
+if (command === 'scrub') process.exit(await (await import('./scrub.mjs')).scrub(process.argv.slice(3)));
 if (command !== 'doctor') {
   console.error(`error-tracker: unknown command \`${command}\`\n\n${USAGE}`);
   process.exit(2);
