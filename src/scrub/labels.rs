@@ -48,8 +48,10 @@ impl Default for Labels {
             .iter()
             .flat_map(|r| r.labels.iter().copied())
             .collect();
-        let any = Regex::new(&format!(r"(?i)(?-u:\b)(?:{})(?-u:\b)", alternation(&all)))
-            .expect("labels compile");
+        // ASCII case folding (the labels are ASCII) lets the regex search for the labels
+        // as literals, where Unicode folding would read every byte through its automaton.
+        let any =
+            Regex::new(&format!(r"(?i-u)\b(?:{})\b", alternation(&all))).expect("labels compile");
         let rules = LABEL_RULES
             .iter()
             .map(|rule| {

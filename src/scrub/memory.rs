@@ -35,6 +35,8 @@ pub const MAX_WORDS: usize = 8;
 /// Shorter values (normalised) are not remembered: across events, two-letter words would take
 /// markup and abbreviations from every later event.
 const MIN_CHARS: usize = 3;
+/// A value seen again within this long is not refreshed: a day's expiry is not that exact.
+const REFRESH: Duration = Duration::from_secs(1);
 
 /// The process's memory, shared by every `init`: reconfiguring does not forget.
 pub fn process_wide() -> Arc<Mutex<Memory>> {
@@ -51,8 +53,10 @@ pub struct Memory {
     seen: HashMap<u128, Seen, BuildHasherDefault<Unhashed>>,
     /// Hashes in the order they were seen (stale entries, seen again later, are skipped).
     order: VecDeque<(u128, Instant)>,
-    /// How many remembered values start with a word of each fingerprint.
+    /// How many remembered values start with a word of each fingerprint …
     firsts: Box<[u32; FINGERPRINTS]>,
+    /// … and, as bits small enough to stay in cache, whether any does.
+    any_first: Box<[u64; FINGERPRINTS / 64]>,
 }
 
 #[derive(Clone, Copy)]
@@ -89,6 +93,7 @@ impl Memory {
                 .into_boxed_slice()
                 .try_into()
                 .expect("the length is FINGERPRINTS"),
+            any_first: Box::new([0; FINGERPRINTS / 64]),
         }
     }
 
@@ -98,27 +103,38 @@ impl Memory {
 
     /// Remembers `value` (as its keyed hash) as seen at `now`.
     pub fn remember(&mut self, value: &str, now: Instant) {
-        let words: Vec<String> = words(value)
-            .map(|w| w.to_lowercase())
-            .take(MAX_WORDS + 1)
-            .collect();
-        if words.is_empty() || words.len() > MAX_WORDS {
-            return;
-        }
-        if words.iter().map(|w| w.chars().count()).sum::<usize>() + words.len() - 1 < MIN_CHARS {
-            return;
-        }
         let mut h = self.hasher();
-        for w in &words {
-            h.word(w);
+        let mut lower = String::new();
+        let (mut words, mut chars, mut first) = (0, 0, 0);
+        let mut at = 0;
+        while let Some((s, e)) = next_word(value, at) {
+            words += 1;
+            if words > MAX_WORDS {
+                return;
+            }
+            let word = lowercase(&value[s..e], &mut lower);
+            if words == 1 {
+                first = self.fingerprint(word);
+            }
+            chars += word.chars().count();
+            h.word(word);
+            at = e;
+        }
+        if words == 0 || chars + words - 1 < MIN_CHARS {
+            return;
         }
         let hash = h.finish();
-        let first = self.fingerprint(&words[0]);
-        match self.seen.insert(hash, Seen { at: now, first }) {
-            Some(old) => self.firsts[usize::from(old.first)] -= 1,
-            None => {}
+        // The same subject in event after event: refreshing it each time would only grow
+        // `order`.
+        if let Some(seen) = self.seen.get(&hash) {
+            if now.saturating_duration_since(seen.at) < REFRESH {
+                return;
+            }
         }
-        self.firsts[usize::from(first)] += 1;
+        if let Some(old) = self.seen.insert(hash, Seen { at: now, first }) {
+            self.count_first(old.first, -1);
+        }
+        self.count_first(first, 1);
         self.order.push_back((hash, now));
         while self.seen.len() > self.capacity {
             self.pop_oldest();
@@ -147,8 +163,19 @@ impl Memory {
         if let Some(s) = self.seen.get(&hash).copied() {
             if s.at == at {
                 self.seen.remove(&hash);
-                self.firsts[usize::from(s.first)] -= 1;
+                self.count_first(s.first, -1);
             }
+        }
+    }
+
+    fn count_first(&mut self, first: u16, by: i32) {
+        let n = &mut self.firsts[usize::from(first)];
+        *n = n.saturating_add_signed(by);
+        let (word, bit) = (usize::from(first / 64), first % 64);
+        if *n == 0 {
+            self.any_first[word] &= !(1 << bit);
+        } else {
+            self.any_first[word] |= 1 << bit;
         }
     }
 
@@ -160,45 +187,85 @@ impl Memory {
 
     /// `text` with every remembered value that stands as whole words replaced by
     /// `[Filtered]`, ignoring case and the punctuation between words (`31/01/1970` is
-    /// remembered as the words `31 01 1970`, and so found in `31.01.1970` too).
+    /// remembered as the words `31 01 1970`, and so found in `31.01.1970` too). Allocates
+    /// nothing unless it finds one: it runs on every string and key of every event.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if self.seen.is_empty() {
             return Cow::Borrowed(text);
         }
-        let spans: Vec<(usize, usize)> = word_spans(text).collect();
+        let bytes = text.as_bytes();
         let mut out = String::new();
         let mut last = 0;
-        let mut i = 0;
+        let mut pos = 0;
         let mut lower = String::new();
-        while i < spans.len() {
-            let (start, end) = spans[i];
-            let word = lowercase(&text[start..end], &mut lower);
-            if self.firsts[usize::from(self.fingerprint(word))] == 0 {
-                i += 1;
+        // One pass over the bytes, fingerprinting each ASCII word as it is read; only a word
+        // whose fingerprint starts some remembered value is looked at again.
+        while pos < bytes.len() {
+            let b = bytes[pos];
+            if b.is_ascii() && !b.is_ascii_alphanumeric() {
+                pos += 1;
+                continue;
+            }
+            let start = pos;
+            let mut h = self.key.fingerprint;
+            let mut ascii = true;
+            while pos < bytes.len() {
+                let b = bytes[pos];
+                if b.is_ascii() {
+                    if !b.is_ascii_alphanumeric() {
+                        break;
+                    }
+                    h = fnv(h, b.to_ascii_lowercase());
+                    pos += 1;
+                } else {
+                    let c = text[pos..]
+                        .chars()
+                        .next()
+                        .expect("pos is on a char boundary");
+                    if !c.is_alphanumeric() {
+                        break;
+                    }
+                    ascii = false;
+                    pos += c.len_utf8();
+                }
+            }
+            if pos == start {
+                // A character that is neither ASCII nor part of a word.
+                pos += text[pos..].chars().next().map_or(1, char::len_utf8);
+                continue;
+            }
+            let fingerprint = if ascii {
+                mix(h)
+            } else {
+                self.fingerprint(lowercase(&text[start..pos], &mut lower))
+            };
+            if self.any_first[usize::from(fingerprint / 64)] & (1 << (fingerprint % 64)) == 0 {
                 continue;
             }
             let mut h = self.hasher();
             let mut hit = None;
-            for (n, &(s, e)) in spans[i..].iter().take(MAX_WORDS).enumerate() {
+            let mut at = start;
+            for _ in 0..MAX_WORDS {
+                let Some((s, e)) = next_word(text, at) else {
+                    break;
+                };
                 h.word(lowercase(&text[s..e], &mut lower));
                 if self.seen.contains_key(&h.finish()) {
-                    hit = Some(n);
+                    hit = Some(e);
                 }
+                at = e;
             }
-            let Some(n) = hit else {
-                i += 1;
+            let Some(end) = hit else {
                 continue;
             };
-            let end = spans[i + n].1;
             // `[email]`, `[Filtered]` …: a placeholder is never itself remembered text.
             if text[..start].ends_with('[') && text[end..].starts_with(']') {
-                i += 1;
                 continue;
             }
             out.push_str(&text[last..start]);
             out.push_str(FILTERED);
             last = end;
-            i += n + 1;
+            pos = end;
         }
         if last == 0 {
             return Cow::Borrowed(text);
@@ -217,14 +284,22 @@ impl Memory {
     /// A 16-bit keyed fingerprint of a lowercased word (FNV-1a under the key, then mixed):
     /// cheap enough to run on every word of every string.
     fn fingerprint(&self, word: &str) -> u16 {
-        let mut h = self.key.fingerprint;
-        for b in word.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= h >> 31;
-        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        (h >> 48) as u16
+        self.fingerprint_bytes(word.bytes())
     }
+
+    fn fingerprint_bytes(&self, bytes: impl Iterator<Item = u8>) -> u16 {
+        mix(bytes.fold(self.key.fingerprint, fnv))
+    }
+}
+
+fn fnv(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+fn mix(mut h: u64) -> u16 {
+    h ^= h >> 31;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (h >> 48) as u16
 }
 
 /// SipHash over words, each followed by a byte no UTF-8 text holds.
@@ -247,25 +322,36 @@ impl Words {
     }
 }
 
-/// The words of `text`: its runs of letters and digits.
-fn words(text: &str) -> impl Iterator<Item = &str> {
-    word_spans(text).map(move |(s, e)| &text[s..e])
-}
-
-fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut chars = text.char_indices().peekable();
-    std::iter::from_fn(move || {
-        let (start, _) = chars.by_ref().find(|(_, c)| c.is_alphanumeric())?;
-        let mut end = text.len();
-        while let Some(&(i, c)) = chars.peek() {
-            if !c.is_alphanumeric() {
-                end = i;
-                break;
-            }
-            chars.next();
+/// The next word of `text` at or after byte `from`: a run of letters and digits. Reads ASCII
+/// byte by byte, decoding only other characters: this runs over every byte of every event.
+fn next_word(text: &str, from: usize) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let word_char_at = |i: usize| -> (bool, usize) {
+        let b = bytes[i];
+        if b.is_ascii() {
+            (b.is_ascii_alphanumeric(), 1)
+        } else {
+            let c = text[i..].chars().next().expect("i is on a char boundary");
+            (c.is_alphanumeric(), c.len_utf8())
         }
-        Some((start, end))
-    })
+    };
+    let mut i = from;
+    let start = loop {
+        if i >= bytes.len() {
+            return None;
+        }
+        match word_char_at(i) {
+            (true, _) => break i,
+            (false, len) => i += len,
+        }
+    };
+    while i < bytes.len() {
+        match word_char_at(i) {
+            (true, len) => i += len,
+            (false, _) => break,
+        }
+    }
+    Some((start, i))
 }
 
 /// `word` in lower case, borrowed when it already is.
@@ -340,6 +426,8 @@ mod tests {
             "Smithfield 5334012870 [Filtered]"
         );
         assert_eq!(scrub(&m, "nothing here"), "nothing here");
+        m.remember("Петренко", t0);
+        assert_eq!(scrub(&m, "Справа: ПЕТРЕНКО, ok"), "Справа: [Filtered], ok");
     }
 
     #[test]
@@ -371,6 +459,7 @@ mod tests {
         assert_eq!(scrub(&m, "533401287 Petrenko"), "533401287 Petrenko");
         assert_eq!(m.len(), 0);
         assert!(m.firsts.iter().all(|&n| n == 0));
+        assert!(m.any_first.iter().all(|&bits| bits == 0));
     }
 
     #[test]
