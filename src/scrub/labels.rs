@@ -21,6 +21,8 @@ const NAME_WORDS: usize = 6;
 const ADDRESS_WORDS: usize = 12;
 /// Shorter document numbers are more likely counts ("passport 2 of 3").
 const MIN_ID: usize = 4;
+/// How far after a label its rule reads: the label's suffix, a date's gap and the value.
+const WINDOW: usize = 160;
 
 /// One labelled value in a text: its byte range and the rule that found it.
 pub struct Found {
@@ -79,13 +81,24 @@ impl Default for Labels {
 impl Labels {
     /// The labelled values in `text`, in order and not overlapping.
     pub fn find(&self, text: &str) -> Vec<Found> {
-        if !self.any.is_match(text) {
-            return Vec::new();
-        }
         let mut found: Vec<Found> = Vec::new();
-        for (re, rule) in &self.rules {
-            for caps in re.captures_iter(text) {
+        // Each label, found as a literal, is read on from where it stands over no more than a
+        // label, its gap and its value: the rules' own patterns are slow to run over a whole
+        // stack trace, and most strings have no label at all.
+        for m in self.any.find_iter(text) {
+            let mut reach = (m.end() + WINDOW).min(text.len());
+            while !text.is_char_boundary(reach) {
+                reach += 1;
+            }
+            let window = &text[..reach];
+            for (re, rule) in &self.rules {
+                let Some(caps) = re.captures_at(window, m.start()) else {
+                    continue;
+                };
                 let label = caps.get(1).expect("group 1 is the label");
+                if label.start() != m.start() {
+                    continue;
+                }
                 let value = caps.get(2).expect("group 2 is the value");
                 let (start, end) = match rule.value {
                     LabelValue::Date => (value.start(), value.end()),
