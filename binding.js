@@ -843,6 +843,7 @@ module.exports.flush = nativeBinding.flush
 module.exports.init = nativeBinding.init
 module.exports.internalServerError = nativeBinding.internalServerError
 module.exports.onRequestError = nativeBinding.onRequestError
+module.exports.scrubPreview = nativeBinding.scrubPreview
 module.exports.stats = nativeBinding.stats
 module.exports.trackError = nativeBinding.trackError
 module.exports.verifyAuditTrail = nativeBinding.verifyAuditTrail

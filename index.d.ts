@@ -433,7 +433,22 @@ export interface ScrubOptions {
    * `"CASE-\\d{6}"`); every match in every string becomes `[Filtered]`.
    */
   patterns?: Array<string>
+  /**
+   * Seconds a value removed by key (or label) is remembered, so that later events lose it
+   * too, from 1 to 86400 (the default: a day). Only keyed hashes are kept, in memory.
+   */
+  rememberSeconds?: number
 }
+
+/**
+ * For `npx error-tracker scrub`, not a stable API: scrubs `json` (an event, or any JSON) with
+ * the policy `init(options)` would set (options not given fall back to the environment, as in
+ * `init`) and returns, as JSON, `{ sent, _meta }`: what would be sent, and per path the rules
+ * that removed something there.
+ *
+ * @throws {TypeError} when `json` is not JSON, or an option is malformed.
+ */
+export declare function scrubPreview(json: string, options?: Options): string
 
 export interface SinkCounts {
   delivered: number

@@ -30,6 +30,7 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
     'package/bin/error-tracker.mjs',
     'package/bin/hide-sourcemaps.mjs',
     'package/bin/report-html.mjs',
+    'package/bin/scrub.mjs',
     'package/binding.js',
     'package/index.d.ts',
     'package/index.js',
@@ -127,6 +128,15 @@ test('pack:local tarballs install into a fresh project and work', { timeout: 300
   const html = auditCli('report', join(app, 'data'), '--format', 'html');
   assert.equal(html.status, 0, html.stderr);
   assert.match(html.stdout, /<svg id="chart"/);
+  // `scrub` is in the package too (bin/scrub.mjs), and finds the binary from there.
+  const scrub = spawnSync(join(app, 'node_modules', '.bin', 'error-tracker'), ['scrub'], {
+    cwd: app,
+    encoding: 'utf8',
+    input: '{"fullName":"Jane Roe"}',
+    env: { PATH: process.env.PATH },
+  });
+  assert.equal(scrub.status, 0, scrub.stderr);
+  assert.match(scrub.stdout, /"fullName": "\[Filtered\]"/);
 
   // The binary package missing, as when npm skips an optional dependency: the error names it.
   const platform = binary.match(/-(\w+-\w+(?:-\w+)?)-\d/)[1]; // calmony-error-tracker-linux-x64-gnu-0.1.0.tgz

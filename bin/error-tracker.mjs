@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 const USAGE = `usage: error-tracker doctor           check the configuration and send a test event to each sink
        error-tracker audit            verify the audit trail, or report on it (audit --help)
        error-tracker hide-sourcemaps  after next build: move the browser's source maps out of reach
+       error-tracker scrub            show what the scrubbing policy would send (scrub --help)
 
   Reads the environment the app would (SENTRY_DSN, CAPTURE_ERROR_URL, ERROR_TRACKER_DIR …),
   sends one test event to each configured sink and says what happened. Exits 0 when every
@@ -36,6 +37,7 @@ if (command === 'hide-sourcemaps') {
   const { main } = await import('./hide-sourcemaps.mjs');
   process.exit(main(process.argv.slice(3)));
 }
+if (command === 'scrub') process.exit(await (await import('./scrub.mjs')).scrub(process.argv.slice(3)));
 if (command !== 'doctor') {
   console.error(`error-tracker: unknown command \`${command}\`\n\n${USAGE}`);
   process.exit(2);

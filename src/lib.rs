@@ -693,6 +693,33 @@ fn timeout(ms: Option<f64>) -> Duration {
     Duration::from_millis(ms as u64)
 }
 
+/// For `npx error-tracker scrub`, not a stable API: scrubs `json` (an event, or any JSON) with
+/// the policy `init(options)` would set (options not given fall back to the environment, as in
+/// `init`) and returns, as JSON, `{ sent, _meta }`: what would be sent, and per path the rules
+/// that removed something there.
+///
+/// @throws {TypeError} when `json` is not JSON, or an option is malformed.
+#[napi(ts_args_type = "json: string, options?: Options")]
+pub fn scrub_preview(env: Env, json: String, options: Option<Unknown>) -> Result<String> {
+    let js = Js::new(env.raw());
+    let options = options.map_or(serde_json::Value::Null, |o| {
+        capture::to_json(&js, o.value().value)
+    });
+    let fail = |message: String| {
+        js.throw_type_error(&message);
+        Err(Error::from_status(Status::PendingException))
+    };
+    let document: serde_json::Value = match serde_json::from_str(&json) {
+        Ok(doc) => doc,
+        // serde's message says where (line, column) and what it expected, never the text.
+        Err(e) => return fail(format!("`json` is not valid JSON: {e}")),
+    };
+    match Config::resolve_lenient(&options, env_var) {
+        Ok(config) => Ok(scrub::preview::preview(&document, &config.scrub).to_string()),
+        Err(e) => fail(e.to_string()),
+    }
+}
+
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }

@@ -2,7 +2,8 @@
 //! show), each option's environment fallback, and validation that names the bad field.
 
 use crate::filter::{self, Rule};
-use crate::scrub::ScrubConfig;
+
+use crate::scrub::{ScrubConfig, MAX_MEMORY};
 use napi_derive::napi;
 use regex::Regex;
 use sentry_types::protocol::v7::Url;
@@ -11,6 +12,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// Options for `init`. Every field is optional; the environment variable in brackets is read
 /// when the field is absent.
@@ -152,6 +154,9 @@ pub struct ScrubOptions {
     /// More value patterns, as regular expression source (Rust `regex` syntax, e.g.
     /// `"CASE-\\d{6}"`); every match in every string becomes `[Filtered]`.
     pub patterns: Option<Vec<String>>,
+    /// Seconds a value removed by key (or label) is remembered, so that later events lose it
+    /// too, from 1 to 86400 (the default: a day). Only keyed hashes are kept, in memory.
+    pub remember_seconds: Option<f64>,
 }
 
 /// Options after defaults, environment fallbacks and validation.
@@ -705,13 +710,36 @@ fn scrub_options(scrub: Option<&Value>) -> Result<ScrubConfig, ConfigError> {
     };
     if let Some(unknown) = scrub
         .keys()
-        .find(|k| !["keys", "patterns"].contains(&k.as_str()))
+        .find(|k| !["keys", "patterns", "rememberSeconds"].contains(&k.as_str()))
     {
         return Err(bad(
             format!("scrub.{unknown}"),
-            "unknown field (known: keys, patterns)".to_owned(),
+            "unknown field (known: keys, patterns, rememberSeconds)".to_owned(),
         ));
     }
+    let remember = match scrub.get("rememberSeconds") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n))
+            if n.as_f64().is_some_and(|n| {
+                n.fract() == 0.0 && (1.0..=MAX_MEMORY.as_secs_f64()).contains(&n)
+            }) =>
+        {
+            n.as_f64().map(Duration::from_secs_f64)
+        }
+        Some(v) => {
+            return Err(bad(
+                "scrub.rememberSeconds",
+                format!(
+                    "expected a whole number of seconds from 1 to {}, got {}",
+                    MAX_MEMORY.as_secs(),
+                    match v {
+                        Value::Number(n) => n.to_string(),
+                        v => kind(v).to_owned(),
+                    }
+                ),
+            ))
+        }
+    };
     let strings = |field: &str| -> Result<Vec<(String, String)>, ConfigError> {
         match scrub.get(field) {
             None | Some(Value::Null) => Ok(Vec::new()),
@@ -747,6 +775,7 @@ fn scrub_options(scrub: Option<&Value>) -> Result<ScrubConfig, ConfigError> {
         keys,
         patterns,
         user_id_salt: None,
+        remember,
     })
 }
 
@@ -1022,6 +1051,18 @@ mod tests {
             (json!({ "legacyToken": "abc\ndef" }), "legacyToken"),
             (json!({ "sampelRate": 1 }), "sampelRate"),
             (json!({ "scrub": { "kyes": ["ref"] } }), "scrub.kyes"),
+            (
+                json!({ "scrub": { "rememberSeconds": 0 } }),
+                "scrub.rememberSeconds",
+            ),
+            (
+                json!({ "scrub": { "rememberSeconds": 86401 } }),
+                "scrub.rememberSeconds",
+            ),
+            (
+                json!({ "scrub": { "rememberSeconds": "1d" } }),
+                "scrub.rememberSeconds",
+            ),
             (json!({ "dsn": "http://abc@127.0.0.1:9/notanumber" }), "dsn"),
             (json!({ "dsn": "abc@127.0.0.1:9/1" }), "dsn"),
             (

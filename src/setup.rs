@@ -8,7 +8,7 @@ use crate::event::Host;
 use crate::ledger::SinkKind;
 use crate::log;
 use crate::options::{Config, ConfigError};
-use crate::scrub::Scrubber;
+use crate::scrub::{self, Scrubber};
 use crate::sinks::{self, Finished, Sink};
 use crate::spool::{Durable, Spool};
 use std::sync::Arc;
@@ -49,7 +49,7 @@ impl Setup {
             }
         };
         Ok(Setup {
-            scrubber: Scrubber::new(&config.scrub),
+            scrubber: Scrubber::sharing(&config.scrub, scrub::process_memory()),
             sinks: sinks::for_config(&config),
             durable: Arc::new(Durable {
                 spool,

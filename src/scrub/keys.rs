@@ -85,6 +85,23 @@ fn glob(pattern: &str) -> String {
     format!("{anchor_start}{core}{anchor_end}")
 }
 
+/// Whether `key`, written in free text after `before`, names a technical thing with the word
+/// before it: "file name: …", "listen address = …" (`filename`, `listenaddress`).
+pub fn technical_phrase(before: &str, key: &str) -> bool {
+    let word = before
+        .trim_end()
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    !word.is_empty() && TECHNICAL_KEYS.contains(&normalise(&format!("{word}{key}")).as_str())
+}
+
+/// Whether the normalised `key` matches one `pattern` of the policy's syntax: for saying which
+/// rule caught a key (`npx error-tracker scrub`), where `Keys` only says whether one did.
+pub fn glob_matches(pattern: &str, key: &str) -> bool {
+    Regex::new(&glob(pattern)).is_ok_and(|re| re.is_match(key))
+}
+
 /// `Date-Of-Birth`, `date_of_birth` and `dateOfBirth` all become `dateofbirth`.
 pub fn normalise(key: &str) -> String {
     key.chars()

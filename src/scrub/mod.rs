@@ -4,15 +4,22 @@
 //!
 //! 1. **By key.** Every value under a key that names personal data becomes `"[Filtered]"`,
 //!    and is remembered as tainted. Strings holding JSON, URLs, query strings or
-//!    `key=value` text are scrubbed by key inside. The user keeps only a (pseudonymised) id.
+//!    `key=value` text are scrubbed by key inside, and a value after a personal label in free
+//!    text ("date of birth …", "passport no. …") goes as if keyed. The user keeps only a
+//!    (pseudonymised) id. What this event tainted is then remembered, as keyed hashes, for
+//!    later events (`memory.rs`).
 //! 2. **By value.** In every string and key: each value pattern (emails, card numbers, …)
-//!    becomes its placeholder, then each tainted value `"[Filtered]"`.
+//!    becomes its placeholder, then each tainted value `"[Filtered]"`, then each value an
+//!    earlier event tainted.
 //!
 //! Only what the SDK itself sets (ids, timestamps, release, SDK and runtime facts) is exempt.
 
 mod browser;
 mod keys;
+mod labels;
+mod memory;
 pub mod policy;
+pub mod preview;
 mod structured;
 mod taint;
 mod values;
@@ -20,12 +27,17 @@ mod values;
 use crate::log;
 use hmac::{Hmac, Mac};
 use keys::Keys;
+use labels::Labels;
+pub use memory::{process_wide as process_memory, Memory, MAX_TTL as MAX_MEMORY};
+use parking_lot::Mutex;
 use policy::{Taint, COOKIE_KEYS, FILTERED};
 use regex::Regex;
 use sentry_types::protocol::v7::{Event, Exception, Url, Values as List};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use structured::KeyFilter;
 use taint::{Matcher, Tainted};
 use values::Values;
@@ -67,24 +79,43 @@ pub struct ScrubConfig {
     pub patterns: Vec<Regex>,
     /// Key for pseudonymising `user.id` (`userIdSalt`).
     pub user_id_salt: Option<String>,
+    /// How long a tainted value is remembered for later events (`scrub.rememberSeconds`);
+    /// `None` is the longest, `MAX_MEMORY`.
+    pub remember: Option<Duration>,
 }
 
 /// The compiled policy for one `init`.
 pub struct Scrubber {
     keys: Keys,
     values: Values,
+    labels: Labels,
     salt: Option<Vec<u8>>,
+    memory: Arc<Mutex<Memory>>,
+    remember: Duration,
 }
 
 /// The texts that travel beside the event (the raw stack, the grouping key).
 pub struct Texts<'a>(pub Vec<&'a mut String>);
 
 impl Scrubber {
+    /// A scrubber with a memory of its own (a preview, a benchmark, a test).
     pub fn new(config: &ScrubConfig) -> Scrubber {
+        Scrubber::sharing(
+            config,
+            Arc::new(Mutex::new(Memory::new(memory::MAX_VALUES))),
+        )
+    }
+
+    /// A scrubber that remembers into `memory` (the process's, for `init`: reconfiguring
+    /// does not forget).
+    pub fn sharing(config: &ScrubConfig, memory: Arc<Mutex<Memory>>) -> Scrubber {
         Scrubber {
             keys: Keys::new(&config.keys),
             values: Values::new(&config.patterns),
+            labels: Labels::default(),
             salt: config.user_id_salt.as_ref().map(|s| s.as_bytes().to_vec()),
+            memory,
+            remember: config.remember.unwrap_or(MAX_MEMORY).min(MAX_MEMORY),
         }
     }
 
@@ -97,6 +128,8 @@ impl Scrubber {
         };
         let mut by_key = ByKey {
             keys: &self.keys,
+            labels: &self.labels,
+            values: &self.values,
             tainted: Tainted::default(),
             filtered: 0,
         };
@@ -105,14 +138,20 @@ impl Scrubber {
             by_key.document(field, 0);
         }
         for text in texts.0.iter_mut() {
-            if let Some(out) = structured::scrub(text, &mut by_key, 0) {
-                **text = out;
-            }
+            by_key.free_text(text, 0);
         }
 
+        let mut memory = self.memory.lock();
+        let now = Instant::now();
+        memory.expire(now, self.remember);
+        for value in by_key.tainted.values() {
+            memory.remember(value, now);
+        }
+        let matcher = by_key.tainted.matcher();
         let by_value = ByValue {
-            taint: by_key.tainted.matcher(),
+            taint: matcher.as_ref(),
             values: &self.values,
+            memory: Some(&memory),
         };
         let server = ServerAddress::set_aside(&mut doc);
         for field in scrubbed_fields(&mut doc) {
@@ -124,6 +163,7 @@ impl Scrubber {
                 **text = out;
             }
         }
+        drop(memory);
         if let (Some(id), Some(Value::Object(user))) = (user_id, doc.get_mut("user")) {
             user.insert("id".to_owned(), Value::String(id));
         }
@@ -186,9 +226,11 @@ fn scrubbed_fields(doc: &mut Value) -> Vec<&mut Value> {
     fields
 }
 
-/// Pass 1: filters values by key and remembers them.
+/// Pass 1: filters values by key (and by label) and remembers them.
 struct ByKey<'a> {
     keys: &'a Keys,
+    labels: &'a Labels,
+    values: &'a Values,
     tainted: Tainted,
     /// Values filtered so far, so structured strings can tell whether they changed.
     filtered: usize,
@@ -232,21 +274,55 @@ impl KeyFilter for ByKey<'_> {
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.document(v, depth)),
-            Value::String(s) if depth < MAX_DEPTH => {
-                if let Some(out) = structured::scrub(s, self, depth) {
-                    *s = out;
-                }
-            }
+            Value::String(s) if depth < MAX_DEPTH => self.free_text(s, depth),
             _ => {}
         }
     }
 }
 
-/// Pass 2: value patterns, then taint, in every string and key. Patterns go first so an
-/// email holding a tainted name reads `[email]`, not `[Filtered]@example.com`.
+impl ByKey<'_> {
+    /// A string read for keyed data: labelled values first ("name: Jane Roe" as a whole,
+    /// before `key=value` reading would take only "Jane"), then what `structured` finds.
+    fn free_text(&mut self, s: &mut String, depth: usize) {
+        if !s.trim_start().starts_with(['{', '[']) {
+            let found = self.labels.find(s);
+            if !found.is_empty() {
+                let mut out = String::with_capacity(s.len());
+                let mut last = 0;
+                for f in found {
+                    let value = &s[f.start..f.end];
+                    self.tainted.add(value, f.rule.taint);
+                    self.filtered += 1;
+                    // A value a pattern knows ("NI number QQ 12 34 56 C") is left to it, to
+                    // read `[ni-number]`: it has been tainted all the same.
+                    if matches!(self.values.scrub(value), Cow::Owned(_)) {
+                        continue;
+                    }
+                    out.push_str(&s[last..f.start]);
+                    out.push_str(FILTERED);
+                    last = f.end;
+                }
+                out.push_str(&s[last..]);
+                *s = out;
+            }
+        }
+        if let Some(out) = structured::scrub(s, self, depth) {
+            *s = out;
+        }
+    }
+}
+
+/// Pass 2: value patterns, then taint, then the memory of earlier events' taint, in every
+/// string and key. Patterns go first so an email holding a tainted name reads `[email]`, not
+/// `[Filtered]@example.com`.
+#[derive(Clone, Copy)]
 struct ByValue<'a> {
-    taint: Option<Matcher>,
+    taint: Option<&'a Matcher>,
     values: &'a Values,
+    /// `None` in code locations (`SOURCE_FIELDS`): an earlier event's value is not looked for
+    /// in function names and paths, which one over-eager key (`name: "screen"`) would
+    /// otherwise cost every event for a day.
+    memory: Option<&'a Memory>,
 }
 
 impl ByValue<'_> {
@@ -271,12 +347,16 @@ impl ByValue<'_> {
 
     fn plain_text(&self, text: &str) -> Option<String> {
         let patterned = self.values.scrub(text);
-        let out = match &self.taint {
+        let tainted = match self.taint {
             Some(m) => match m.scrub(&patterned) {
                 Cow::Borrowed(_) => patterned,
                 Cow::Owned(s) => s.into(),
             },
             None => patterned,
+        };
+        let out = match self.memory.map(|m| m.scrub(&tainted)) {
+            Some(Cow::Owned(s)) => Cow::Owned(s),
+            _ => tainted,
         };
         match out {
             Cow::Borrowed(_) => None,
@@ -299,7 +379,17 @@ impl ByValue<'_> {
                         .map(|(k, v)| (self.text(&k).unwrap_or(k), v))
                         .collect::<Map<_, _>>();
                 }
-                map.values_mut().for_each(|v| self.value(v));
+                for (k, v) in map.iter_mut() {
+                    if SOURCE_FIELDS.contains(&k.as_str()) {
+                        ByValue {
+                            memory: None,
+                            ..*self
+                        }
+                        .value(v);
+                    } else {
+                        self.value(v);
+                    }
+                }
             }
             // A card number given as a JS number (`amount: 4539148803436467`) is still one.
             Value::Number(n) => {
@@ -594,6 +684,67 @@ mod tests {
         assert_eq!(
             again["user"]["id"], id,
             "the same id pseudonymises the same way"
+        );
+    }
+
+    #[test]
+    fn a_value_removed_by_key_is_scrubbed_from_later_events() {
+        let scrubber = Scrubber::new(&ScrubConfig::default());
+        let mut first = screening_event();
+        first["extra"] = json!({ "passportNumber": "533401287", "orderId": "ORD-7" });
+        let run = |doc: Value| {
+            let out = scrubber.event(event(doc), Texts(Vec::new()));
+            serde_json::to_value(out).unwrap()
+        };
+        run(first);
+        let mut later = screening_event();
+        later["extra"] = json!({ "orderId": "ORD-7" });
+        later["exception"]["values"][0]["value"] = json!("Provider rejected 533401287 for ORD-7");
+        let out = run(later);
+        assert_eq!(
+            out["exception"]["values"][0]["value"],
+            "Provider rejected [Filtered] for ORD-7"
+        );
+        assert_eq!(out["extra"]["orderId"], "ORD-7");
+
+        // Code locations are not searched for earlier events' values: one `name: "screen"`
+        // would cost every later event its function names.
+        let mut named = screening_event();
+        named["extra"] = json!({ "name": "screen" });
+        run(named);
+        let mut later = screening_event();
+        later["extra"] = json!({ "step": "screen" });
+        let out = run(later);
+        assert_eq!(out["extra"]["step"], FILTERED);
+        assert_eq!(
+            out["exception"]["values"][0]["stacktrace"]["frames"][0]["function"],
+            "screen"
+        );
+
+        // A scrubber with a memory of its own knows nothing of the first event.
+        let mut alone = screening_event();
+        alone["exception"]["values"][0]["value"] = json!("Provider rejected 533401287");
+        let fresh = Scrubber::new(&ScrubConfig::default()).event(event(alone), Texts(Vec::new()));
+        assert_eq!(
+            serde_json::to_value(fresh).unwrap()["exception"]["values"][0]["value"],
+            "Provider rejected 533401287"
+        );
+    }
+
+    #[test]
+    fn a_labelled_value_goes_and_taints_like_a_keyed_one() {
+        let mut doc = screening_event();
+        doc["exception"]["values"][0]["value"] =
+            json!("Invalid date of birth for John Smith: 31/01/1970");
+        doc["extra"]["note"] = json!("checked 1970-01-31 against the list; named export kept");
+        let (out, _) = scrub(&ScrubConfig::default(), doc);
+        assert_eq!(
+            out["exception"]["values"][0]["value"],
+            "Invalid date of birth for [Filtered]: [Filtered]"
+        );
+        assert_eq!(
+            out["extra"]["note"],
+            "checked [Filtered] against the list; named export kept"
         );
     }
 

@@ -501,6 +501,110 @@ pub const IBAN_LENGTHS: &[(&str, usize)] = &[
     ("YE", 30),
 ];
 
+/// What kind of value follows a label, and so how far the label reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelValue {
+    /// A date, in any common spelling, within 40 characters after the label (the text
+    /// between may name the person: "date of birth for Jane Roe: 31/01/1970").
+    Date,
+    /// A token with a digit in it (4 characters or more) right after the label, which may
+    /// end in `no.`, `number` or `#`, and be followed by `:`, `is` or `was`.
+    Id,
+    /// Words after `label:` or `label=`, up to the end of the clause (`,` `;` a bracket or a
+    /// word such as "not" or "failed") and at most 6.
+    Name,
+    /// As `Name`, but through commas and up to 12 words.
+    Address,
+}
+
+pub struct LabelRule {
+    pub category: &'static str,
+    /// Matched as whole words, ignoring case; a space matches any run of white space.
+    pub labels: &'static [&'static str],
+    pub value: LabelValue,
+    /// How the value found taints the rest of the event (and later events).
+    pub taint: Taint,
+}
+
+/// Free text that labels a personal value: the value becomes `"[Filtered]"` with no key to
+/// catch it by, and taints the event as a value removed by key does.
+pub const LABEL_RULES: &[LabelRule] = &[
+    LabelRule {
+        category: "date of birth",
+        value: LabelValue::Date,
+        taint: Taint::Whole,
+        labels: &[
+            "date of birth",
+            "dob",
+            "d.o.b",
+            "birth date",
+            "birthdate",
+            "birthday",
+            "born",
+        ],
+    },
+    LabelRule {
+        category: "passport or national id number",
+        value: LabelValue::Id,
+        taint: Taint::Whole,
+        labels: &[
+            "passport",
+            "NI number",
+            "NI no",
+            "NINO",
+            "national insurance",
+            "national id",
+            "national identity",
+            "identity card",
+            "ID card",
+            "identity document",
+            "travel document",
+            "SSN",
+            "social security",
+            "driving licence",
+            "driver's license",
+            "tax id",
+        ],
+    },
+    LabelRule {
+        category: "name (after `:` or `=`)",
+        value: LabelValue::Name,
+        taint: Taint::Words,
+        labels: &[
+            "name",
+            "full name",
+            "first name",
+            "last name",
+            "surname",
+            "forename",
+            "forenames",
+            "given name",
+            "family name",
+            "maiden name",
+            "alias",
+        ],
+    },
+    LabelRule {
+        category: "address (after `:` or `=`)",
+        value: LabelValue::Address,
+        taint: Taint::Whole,
+        labels: &[
+            "address",
+            "home address",
+            "residential address",
+            "street address",
+        ],
+    },
+];
+
+/// Words that end a labelled name or address: the sentence goes on ("name: Jane Roe not
+/// matched").
+pub const LABEL_STOP_WORDS: &[&str] = &[
+    "is", "was", "were", "not", "failed", "failing", "could", "cannot", "does", "did", "has",
+    "had", "have", "matched", "returned", "rejected", "found", "in", "on", "at", "for", "from",
+    "to", "with", "by", "status", "retry", "retried",
+];
+
 /// Words too common to taint on their own when a name is split into words.
 pub const NAME_WORDS_KEPT: &[&str] = &[
     "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lord", "lady", "the", "and",
@@ -544,6 +648,20 @@ mod tests {
                 "README lacks value rule {}",
                 rule.name
             );
+        }
+        for rule in LABEL_RULES {
+            assert!(
+                section.contains(&format!("| {} |", rule.category)),
+                "README lacks label rule {}",
+                rule.category
+            );
+            for label in rule.labels {
+                assert!(
+                    listed(label),
+                    "README lacks label `{label}` ({})",
+                    rule.category
+                );
+            }
         }
     }
 }

@@ -154,6 +154,11 @@ fn assignments(text: &str, f: &mut dyn KeyFilter) -> Option<String> {
     let mut at = 0;
     while let Some(caps) = ASSIGNMENT.captures_at(text, at) {
         let key = caps.get(1).expect("group 1 always takes part");
+        // "file name: screen.js", "function name: screen": the word before says it is code.
+        if super::keys::technical_phrase(&text[..key.start()], key.as_str()) {
+            at = key.end();
+            continue;
+        }
         let start = caps.get(0).expect("group 0 is the match").end();
         let end = start + value_len(&text[start..]);
         let bare = text[start..end].trim_matches(['"', '\'']);
@@ -319,5 +324,7 @@ mod tests {
         assert_eq!(removed, ["['x', 'y']"]);
         // File positions in stack text are not assignments.
         assert_eq!(run("    at screen (/srv/app/name.js:10:5)").0, None);
+        // Nor is a technical name, said in two words.
+        assert_eq!(run("file name: screen.js, function name: screen").0, None);
     }
 }

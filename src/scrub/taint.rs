@@ -64,6 +64,11 @@ impl Tainted {
         }
     }
 
+    /// Every value tainted so far, each spelling and part on its own.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(String::as_str)
+    }
+
     /// A matcher for every remembered value.
     pub fn matcher(&self) -> Option<Matcher> {
         if self.values.is_empty() {
