@@ -288,6 +288,14 @@ mod dates {
             format!("{d} {} {y}", &month[..3]),
             format!("{d:02} {} {y}", &month[..3]),
             format!("{month} {d}, {y}"),
+            format!("{month} {d} {y}"),
+            format!("{} {d}, {y}", &month[..3]),
+            // Ordinal spellings: "23rd April 1968", "23rd of April 1968", "April 23rd, 1968".
+            format!("{d}{} {month} {y}", ordinal(d)),
+            format!("{d}{} of {month} {y}", ordinal(d)),
+            format!("{d}{} {} {y}", ordinal(d), &month[..3]),
+            format!("{month} {d}{}, {y}", ordinal(d)),
+            format!("{month} {d}{} {y}", ordinal(d)),
         ];
         // Month-first too, when the day could be a month.
         if d <= 12 {
@@ -295,6 +303,17 @@ mod dates {
             out.push(format!("{m}/{d}/{y:04}"));
         }
         out
+    }
+
+    /// English ordinal suffix of a day of the month: 1st, 2nd, 3rd, 4th … 11th, 12th, 13th, 21st.
+    fn ordinal(d: u32) -> &'static str {
+        match (d % 10, d % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        }
     }
 
     fn parse(text: &str) -> Option<(u32, u32, u32)> {
@@ -334,6 +353,29 @@ mod tests {
         assert_eq!(scrub(&t, "%aé Smith"), "%aé [Filtered]");
         assert_eq!(scrub(&t, "50%é Smith%"), "50%é [Filtered]%");
         assert_eq!(scrub(&t, "Jane%20Smith%2"), "Jane%20[Filtered]%2");
+    }
+
+    #[test]
+    fn a_date_of_birth_is_tainted_in_its_ordinal_spellings_too() {
+        let mut t = Tainted::default();
+        t.add_value(&json!("1968-04-23"), Taint::Whole);
+        for text in [
+            "born 23rd April 1968, flagged",
+            "on the 23rd of April 1968",
+            "April 23rd, 1968 was a Tuesday",
+            "Apr 23, 1968",
+        ] {
+            assert!(
+                !scrub(&t, text).contains("1968"),
+                "{text} -> {}",
+                scrub(&t, text)
+            );
+        }
+        // Another date in the same spellings is not this one.
+        assert_eq!(scrub(&t, "23rd April 1969"), "23rd April 1969");
+        assert!(dates::variants("2001-05-11").contains(&"11th May 2001".to_owned()));
+        assert!(dates::variants("2001-05-22").contains(&"22nd May 2001".to_owned()));
+        assert!(dates::variants("2001-05-01").contains(&"May 1st, 2001".to_owned()));
     }
 
     #[test]
