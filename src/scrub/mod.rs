@@ -11,6 +11,7 @@
 //! Only what the SDK itself sets (ids, timestamps, release, SDK and runtime facts) is exempt.
 
 mod browser;
+mod clean;
 mod keys;
 pub mod policy;
 mod structured;
@@ -18,6 +19,7 @@ mod taint;
 mod values;
 
 use crate::log;
+use clean::Clean;
 use hmac::{Hmac, Mac};
 use keys::Keys;
 use policy::{Taint, COOKIE_KEYS, FILTERED};
@@ -73,6 +75,7 @@ pub struct ScrubConfig {
 pub struct Scrubber {
     keys: Keys,
     values: Values,
+    clean: Clean,
     salt: Option<Vec<u8>>,
 }
 
@@ -84,6 +87,7 @@ impl Scrubber {
         Scrubber {
             keys: Keys::new(&config.keys),
             values: Values::new(&config.patterns),
+            clean: Clean::default(),
             salt: config.user_id_salt.as_ref().map(|s| s.as_bytes().to_vec()),
         }
     }
@@ -113,6 +117,7 @@ impl Scrubber {
         let by_value = ByValue {
             taint: by_key.tainted.matcher(),
             values: &self.values,
+            clean: &self.clean,
         };
         let server = ServerAddress::set_aside(&mut doc);
         for field in scrubbed_fields(&mut doc) {
@@ -247,6 +252,7 @@ impl KeyFilter for ByKey<'_> {
 struct ByValue<'a> {
     taint: Option<Matcher>,
     values: &'a Values,
+    clean: &'a Clean,
 }
 
 impl ByValue<'_> {
@@ -284,7 +290,41 @@ impl ByValue<'_> {
         }
     }
 
+    /// `text` as `text` leaves it, remembering (in `clean`) a string the value patterns and
+    /// the decodings find nothing in, so that next time only the taint is looked for. For the
+    /// strings of stack frames, which recur from event to event.
+    fn frame_text(&self, text: &str) -> Option<String> {
+        if !self.clean.contains(text) {
+            let plain = structured::base64_text(text).is_none()
+                && url_decoded(text).is_none()
+                && matches!(self.values.scrub(text), Cow::Borrowed(_));
+            if !plain {
+                return self.text(text);
+            }
+            self.clean.insert(text);
+        }
+        // What `text` does with a string the patterns leave unchanged: the taint alone.
+        match self.taint.as_ref().map(|m| m.scrub(text)) {
+            Some(Cow::Owned(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     fn value(&self, v: &mut Value) {
+        self.value_in(v, Place::Any);
+    }
+
+    /// In a frame (an item of `stacktrace.frames`) the keys and the source fields are the
+    /// frame's own and go through `frame_text`.
+    fn value_in(&self, v: &mut Value, place: Place) {
+        let frame = place == Place::Frame;
+        let text = |s: &str| {
+            if frame {
+                self.frame_text(s)
+            } else {
+                self.text(s)
+            }
+        };
         match v {
             Value::String(s) => {
                 if let Some(out) = self.text(s) {
@@ -293,13 +333,40 @@ impl ByValue<'_> {
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
             Value::Object(map) => {
-                if map.keys().any(|k| self.text(k).is_some()) {
+                if map.keys().any(|k| text(k).is_some()) {
                     *map = std::mem::take(map)
                         .into_iter()
-                        .map(|(k, v)| (self.text(&k).unwrap_or(k), v))
+                        .map(|(k, v)| (text(&k).unwrap_or(k), v))
                         .collect::<Map<_, _>>();
                 }
-                map.values_mut().for_each(|v| self.value(v));
+                for (key, v) in map.iter_mut() {
+                    match v {
+                        Value::String(s) if frame && SOURCE_FIELDS.contains(&key.as_str()) => {
+                            if let Some(out) = self.frame_text(s) {
+                                *s = out;
+                            }
+                        }
+                        Value::Array(lines) if frame && SOURCE_FIELDS.contains(&key.as_str()) => {
+                            for line in lines.iter_mut() {
+                                match line {
+                                    Value::String(s) => {
+                                        if let Some(out) = self.frame_text(s) {
+                                            *s = out;
+                                        }
+                                    }
+                                    other => self.value(other),
+                                }
+                            }
+                        }
+                        Value::Array(frames) if place == Place::Stacktrace && key == "frames" => {
+                            frames
+                                .iter_mut()
+                                .for_each(|f| self.value_in(f, Place::Frame));
+                        }
+                        v if key == "stacktrace" => self.value_in(v, Place::Stacktrace),
+                        v => self.value(v),
+                    }
+                }
             }
             // A card number given as a JS number (`amount: 4539148803436467`) is still one.
             Value::Number(n) => {
@@ -312,6 +379,14 @@ impl ByValue<'_> {
             Value::Bool(_) | Value::Null => {}
         }
     }
+}
+
+/// Where a value is, for `ByValue::value_in`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Any,
+    Stacktrace,
+    Frame,
 }
 
 /// The digits of a whole number long enough to be a card number (13 or more), whether JSON
@@ -572,6 +647,50 @@ mod tests {
             out["exception"]["values"][0]["stacktrace"]["frames"][0]["function"],
             "screen"
         );
+    }
+
+    #[test]
+    fn frames_scrub_the_same_once_their_strings_are_remembered() {
+        let mut doc = screening_event();
+        doc["exception"]["values"][0]["stacktrace"]["frames"][0] = json!({
+            "function": "screen",
+            "abs_path": "/srv/app/screen.js",
+            "lineno": 1,
+            "in_app": true,
+            "pre_context": ["// reviewer: js@example.org", "const who = 'John Smith';", "am9obkBleGFtcGxlLm9yZw=="],
+            "context_line": "throw new ScreeningError(`No sanctions match for ${who}`);",
+            "post_context": ["// see /u/john.smith%40example.org", "}"],
+        });
+        doc["breadcrumbs"]["values"][0]["timestamp"] = json!(1_700_000_000.0);
+        let scrubber = Scrubber::new(&ScrubConfig::default());
+        let run = |doc: &Value| {
+            let mut stack = String::new();
+            serde_json::to_value(scrubber.event(event(doc.clone()), Texts(vec![&mut stack])))
+                .unwrap()
+        };
+        let first = run(&doc);
+        let frame = &first["exception"]["values"][0]["stacktrace"]["frames"][0];
+        assert_eq!(
+            frame["pre_context"],
+            json!([
+                "// reviewer: [email]",
+                "const who = '[Filtered]';",
+                "[Filtered]"
+            ])
+        );
+        assert_eq!(frame["post_context"][0], "// see /u/[email]");
+        assert_eq!(run(&doc), first, "the memo changes nothing");
+        // An event that taints nothing keeps the remembered line as it is.
+        let plain = json!({
+            "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+            "timestamp": 1_700_000_000.0,
+            "exception": { "values": [{ "type": "Error", "stacktrace": { "frames": [
+                { "function": "screen", "pre_context": ["const who = 'John Smith';"] }
+            ]}}]},
+        });
+        let later = run(&plain);
+        let frame = &later["exception"]["values"][0]["stacktrace"]["frames"][0];
+        assert_eq!(frame["pre_context"][0], "const who = 'John Smith';");
     }
 
     #[test]
