@@ -135,7 +135,7 @@ fn prepare_all(batch: Vec<Job>, threads: usize) -> Vec<(u64, Result<Prepared, St
     thread::scope(|scope| {
         for _ in 0..helpers {
             // No helper (no thread to be had): the worker does their share.
-            let _ = crate::threads::spawn_scoped(scope, "error-tracker-helper".into(), &work);
+            let _ = crate::threads::spawn_scoped(scope, "error-tracker-helper".into(), work);
         }
         work();
     });
