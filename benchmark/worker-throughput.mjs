@@ -2,12 +2,14 @@
 // source-map resolution and context lines, event build, fingerprint, scrub, serialise, spool,
 // outbox), for errors thrown from the minified esbuild bundle (resolved through its map)
 // beside the same errors from a file with no map. The errors are captured first, then the
-// clock runs until the worker has settled them all. Env: N (events, 20000); writes
+// clock runs until the worker has settled them all. The worker prepares events on up to one
+// thread per core (at most 4). Env: N (events, 20000); NAPI_RS_NATIVE_LIBRARY_PATH (another
+// build of the addon, to compare: binding.js loads it instead of the one here); writes
 // benchmark/results/worker-throughput.json. Not a test: `npm run bench:worker` after
 // `npm run build`.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root } from './lib/contenders.mjs';
 import { envNumber, writeResult } from './lib/results.mjs';
@@ -51,6 +53,6 @@ const mapped = run(join(dist, 'min.js'));
 const plain = run(unmapped);
 const result = { benchmark: 'worker-throughput', events: N, node: process.version, mapped, unmapped: plain };
 writeResult('worker-throughput', result);
-console.log(`${N} events through the worker (one thread):`);
+console.log(`${N} events through the worker (${Math.min(availableParallelism(), 4)} threads on this host):`);
 console.log(`  minified bundle, resolved through its map: ${mapped.eventsPerSecond.toFixed(0)} events/s`);
 console.log(`  the same code with no map:                 ${plain.eventsPerSecond.toFixed(0)} events/s`);

@@ -27,6 +27,25 @@ where
     })
 }
 
+/// Starts `f` on a scoped thread named `name` at background priority (the worker's helpers,
+/// which borrow the batch they work on).
+pub fn spawn_scoped<'scope, 'env, F, T>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    name: String,
+    f: F,
+) -> io::Result<thread::ScopedJoinHandle<'scope, T>>
+where
+    F: FnOnce() -> T + Send + 'scope,
+    T: Send + 'scope,
+{
+    thread::Builder::new()
+        .name(name)
+        .spawn_scoped(scope, move || {
+            lower_priority();
+            f()
+        })
+}
+
 /// What a caught panic said, for a log line.
 pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic

@@ -4,6 +4,10 @@
 //! (`finish`) and the commit (`release`) are also how the browser tunnel (`tunnel`) keeps a
 //! page's event: one way through for both halves.
 //!
+//! The worker prepares events (everything up to the serialised spool record) on as many
+//! threads as the host has cores, up to four, and writes them to the spool and hands them on
+//! alone, in the order they were captured (`prepare_all`, then `spool`).
+//!
 //! The worker never blocks the calling thread: it is not woken per error (that would be a
 //! syscall on every `trackError`) but looks at its queue every `TICK`, or at once when a flush
 //! asks.
@@ -18,7 +22,9 @@ use crate::sinks::Finished;
 use crate::sourcemaps::Resolver;
 use crate::spool::Record;
 use crate::{filter, fingerprint, groups};
+use parking_lot::Mutex;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, LazyLock};
 use std::thread;
@@ -40,42 +46,116 @@ pub struct Ready {
 }
 
 pub fn run() {
+    let threads = threads();
     let mut group: Vec<Ready> = Vec::new();
     loop {
-        match BUFFER.pop() {
-            Some(job) => {
-                let seq = job.seq;
-                // A bug here must cost one event, not the thread that serves them all.
-                match panic::catch_unwind(AssertUnwindSafe(|| process(job))) {
-                    Ok(Some(ready)) => group.push(ready),
-                    Ok(None) => {
-                        LEDGER.ignored.fetch_add(1, Relaxed);
-                        LEDGER.committed.fetch_add(1, Relaxed);
-                        LEDGER.settle(seq);
-                    }
-                    Err(panic) => {
-                        log::warn(format_args!(
-                            "event {seq} could not be processed: {}",
-                            crate::threads::panic_text(&*panic)
-                        ));
-                        LEDGER.failed.fetch_add(1, Relaxed);
-                        LEDGER.committed.fetch_add(1, Relaxed);
-                        LEDGER.settle(seq);
-                    }
+        let batch = take(BATCH);
+        if batch.is_empty() {
+            if !group.is_empty() {
+                release(&mut group);
+            } else if ThreadTicks.park() {
+                // Unparked early: a flush or an exit wants the events now.
+                wait_out_burst(|| BUFFER.waiting(), &mut ThreadTicks);
+            }
+            continue;
+        }
+        // Built, scrubbed and serialised on every thread; written to the spool here, one at
+        // a time, in the order they were captured.
+        for (seq, prepared) in prepare_all(batch, threads) {
+            let ready = prepared.and_then(|p| p.map(|p| caught(|| spool(p))).transpose());
+            match ready {
+                Ok(Some(ready)) => group.push(ready),
+                // `ignoreErrors` matched: counted, never sent.
+                Ok(None) => {
+                    LEDGER.ignored.fetch_add(1, Relaxed);
+                    LEDGER.committed.fetch_add(1, Relaxed);
+                    LEDGER.settle(seq);
                 }
-                if group.len() >= GROUP {
-                    release(&mut group);
+                Err(why) => {
+                    log::warn(format_args!("event {seq} could not be processed: {why}"));
+                    LEDGER.failed.fetch_add(1, Relaxed);
+                    LEDGER.committed.fetch_add(1, Relaxed);
+                    LEDGER.settle(seq);
                 }
             }
-            None if !group.is_empty() => release(&mut group),
-            None => {
-                // Unparked early: a flush or an exit wants the events now.
-                if ThreadTicks.park() {
-                    wait_out_burst(|| BUFFER.waiting(), &mut ThreadTicks);
-                }
+            if group.len() >= GROUP {
+                release(&mut group);
             }
         }
     }
+}
+
+/// Captures taken from the buffer at once. Each thread works on one at a time, so a batch
+/// bounds how many captures are out of the buffer's count (and its memory cap) and not yet
+/// in the spool: this many, a few hundred kilobytes for errors with large contexts.
+const BATCH: usize = 64;
+/// Below this many captures the worker does them alone: starting a helper would cost more.
+const SHARED_FROM: usize = 8;
+/// Most threads that prepare events (the worker and its helpers), whatever the host has.
+const MAX_THREADS: usize = 4;
+
+/// The worker's threads: one per core the process may use, up to `MAX_THREADS`. They run at
+/// background priority (`threads`), so they take only cores the app leaves idle.
+fn threads() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+}
+
+/// Up to `n` captures from the buffer, oldest first.
+fn take(n: usize) -> Vec<Job> {
+    let mut batch = Vec::new();
+    while batch.len() < n {
+        match BUFFER.pop() {
+            Some(job) => batch.push(job),
+            None => break,
+        }
+    }
+    batch
+}
+
+/// A bug here must cost one event, not the thread that serves them all.
+fn caught<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| crate::threads::panic_text(&*panic))
+}
+
+/// What became of one capture: prepared, ignored (`None`), or the panic it caused.
+type Outcome = Result<Option<Prepared>, String>;
+
+/// Each job prepared (`process`), on up to `threads` threads, returned in the batch's order.
+/// Threads take the next job as they finish one, so a helper that the scheduler holds back
+/// (it runs at background priority) delays only the job it holds.
+fn prepare_all(batch: Vec<Job>, threads: usize) -> Vec<(u64, Outcome)> {
+    let seqs: Vec<u64> = batch.iter().map(|j| j.seq).collect();
+    let jobs: Vec<Mutex<Option<Job>>> = batch.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let done: Vec<Mutex<Option<Outcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Relaxed);
+        let Some(job) = jobs.get(i).and_then(|j| j.lock().take()) else {
+            break;
+        };
+        *done[i].lock() = Some(caught(|| process(job)));
+    };
+    let helpers = if jobs.len() >= SHARED_FROM {
+        threads.saturating_sub(1)
+    } else {
+        0
+    };
+    thread::scope(|scope| {
+        for _ in 0..helpers {
+            // No helper (no thread to be had): the worker does their share.
+            let _ = crate::threads::spawn_scoped(scope, "error-tracker-helper".into(), work);
+        }
+        work();
+    });
+    seqs.into_iter()
+        .zip(done)
+        .map(|(seq, d)| {
+            let prepared = d
+                .into_inner()
+                .unwrap_or_else(|| Err("not prepared".to_owned()));
+            (seq, prepared)
+        })
+        .collect()
 }
 
 /// Errors a tick that make a burst: 10,000 a second.
@@ -144,8 +224,8 @@ fn wait_out_burst(waiting: impl Fn() -> usize, ticks: &mut impl Ticks) -> u32 {
     waited
 }
 
-/// The finished event, or `None` when `ignoreErrors` matches it.
-fn process(mut job: Job) -> Option<Ready> {
+/// The prepared event, or `None` when `ignoreErrors` matches it.
+fn process(mut job: Job) -> Option<Prepared> {
     job.captured.unpack();
     let setup = job.setup;
     if let Some(sessions) = job.captured.sessions.take() {
@@ -183,7 +263,7 @@ fn process(mut job: Job) -> Option<Ready> {
         debug_images,
         stack,
     };
-    Some(finish(
+    Some(prepare(
         job.seq,
         job.timestamp,
         built,
@@ -214,6 +294,33 @@ pub fn finish(
         Texts<'_>,
     ) -> sentry_types::protocol::v7::Event<'static>,
 ) -> Ready {
+    spool(prepare(seq, timestamp, built, setup, scrub))
+}
+
+/// An event fingerprinted, scrubbed and serialised as its spool record, not yet counted or
+/// written: what any thread can do, before what must happen in capture order.
+pub struct Prepared {
+    seq: u64,
+    at_ms: f64,
+    title: String,
+    user_id: Option<String>,
+    record: Record,
+    payload: Vec<u8>,
+    setup: Arc<Setup>,
+}
+
+/// The part of `finish` that touches nothing shared but caches: fingerprint, scrub, serialise.
+fn prepare(
+    seq: u64,
+    timestamp: std::time::SystemTime,
+    built: Built,
+    setup: Arc<Setup>,
+    scrub: impl FnOnce(
+        &crate::scrub::Scrubber,
+        sentry_types::protocol::v7::Event<'static>,
+        Texts<'_>,
+    ) -> sentry_types::protocol::v7::Event<'static>,
+) -> Prepared {
     let Built {
         event,
         debug_images,
@@ -222,15 +329,8 @@ pub fn finish(
     // A hash, so it carries nothing to scrub.
     let fingerprint = fingerprint::of(&event);
     let event = scrub(&setup.scrubber, event, Texts(vec![&mut stack]));
-    groups::record(
-        &fingerprint,
-        &title(&event),
-        event.user.as_ref().and_then(|u| u.id.as_deref()),
-        timestamp
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        event.release.as_deref(),
-    );
+    let title = title(&event);
+    let user_id = event.user.as_ref().and_then(|u| u.id.clone());
     let record = Record {
         id: event.event_id.simple().to_string(),
         sinks: setup.kinds().iter().map(|k| k.name().to_owned()).collect(),
@@ -240,8 +340,24 @@ pub fn finish(
         sessions: None,
         event,
     };
-    let finished = spool(seq, record, &setup);
-    Ready { finished, setup }
+    // Sized for a typical event up front: grown from empty, the buffer was reallocated
+    // (and copied) a dozen times per event.
+    let mut payload = Vec::with_capacity(16 * 1024);
+    let payload = match serde_json::to_writer(&mut payload, &record) {
+        Ok(()) => payload,
+        Err(_) => Vec::new(),
+    };
+    Prepared {
+        seq,
+        at_ms: timestamp
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        title,
+        user_id,
+        record,
+        payload,
+        setup,
+    }
 }
 
 /// Release-health counts as a spool record owed to Sentry alone. They hold no personal data
@@ -252,7 +368,7 @@ fn session_record(
     timestamp: std::time::SystemTime,
     sessions: serde_json::Value,
     setup: Arc<Setup>,
-) -> Ready {
+) -> Prepared {
     let event = sentry_types::protocol::v7::Event {
         event_id: id,
         timestamp,
@@ -269,8 +385,15 @@ fn session_record(
         sessions: Some(sessions),
         event,
     };
-    let finished = spool(seq, record, &setup);
-    Ready { finished, setup }
+    Prepared {
+        seq,
+        at_ms: 0.0,
+        title: String::new(),
+        user_id: None,
+        payload: serde_json::to_vec(&record).unwrap_or_default(),
+        record,
+        setup,
+    }
 }
 
 /// "Type: first line of the message", as Sentry titles an issue.
@@ -287,16 +410,37 @@ fn title(event: &sentry_types::protocol::v7::Event<'_>) -> String {
     }
 }
 
-/// Writes the event to the spool; the buffer decides whether it also stays in memory.
-fn spool(seq: u64, record: Record, setup: &Setup) -> Finished {
-    let payload = serde_json::to_vec(&record).unwrap_or_default();
+/// Counts the event in `stats().groups` and writes it to the spool, where the buffer decides
+/// whether it also stays in memory. In capture order: a group's title is its first event's,
+/// and the spool holds events in the order they came.
+fn spool(prepared: Prepared) -> Ready {
+    let Prepared {
+        seq,
+        at_ms,
+        title,
+        user_id,
+        record,
+        payload,
+        setup,
+    } = prepared;
+    // Release-health counts are no error: not in `stats().groups`.
+    if record.sessions.is_none() {
+        groups::record(
+            &record.fingerprint,
+            &title,
+            user_id.as_deref(),
+            at_ms,
+            record.event.release.as_deref(),
+        );
+    }
     let spooled = setup.durable.spool.as_ref().and_then(|spool| {
         spool
             .append(&payload)
             .map_err(|e| log::warn(format_args!("spool: could not write an event: {e}")))
             .ok()
     });
-    Finished::new(seq, &record, payload, spooled, setup.durable.clone())
+    let finished = Finished::new(seq, &record, payload, spooled, setup.durable.clone());
+    Ready { finished, setup }
 }
 
 impl Ready {

@@ -3,7 +3,50 @@
 
 use super::policy::{Taint, KEY_RULES, TECHNICAL_KEYS};
 use regex::Regex;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+/// Keys the SDK itself writes into every event (the protocol's field names). Their rule is
+/// worked out once, when the policy is compiled, and looked up after: an event has a hundred
+/// or more of them, and normalising each (an allocation) and running the patterns over it cost
+/// more than the rest of the key pass. Their rule is the policy's own, as for any other key.
+const PROTOCOL_KEYS: &[&str] = &[
+    "values",
+    "type",
+    "value",
+    "stacktrace",
+    "frames",
+    "mechanism",
+    "handled",
+    "synthetic",
+    "data",
+    "source",
+    "function",
+    "module",
+    "filename",
+    "abs_path",
+    "lineno",
+    "colno",
+    "in_app",
+    "pre_context",
+    "context_line",
+    "post_context",
+    "contexts",
+    "extra",
+    "exception",
+    "breadcrumbs",
+    "tags",
+    "user",
+    "request",
+    "runtime",
+    "os",
+    "name",
+    "version",
+    "kernel_version",
+    "message",
+    "category",
+    "level",
+    "timestamp",
+];
 
 /// One regex per taint mode over the normalised key: the policy's ~150 patterns are tested in
 /// a single pass, where a loop over them cost more than the rest of scrubbing a key.
@@ -14,6 +57,8 @@ pub struct Keys {
     words_for_strings: Regex,
     whole: Regex,
     technical: HashSet<&'static str>,
+    /// `rule` of each of `PROTOCOL_KEYS`, for a value that is not a string and one that is.
+    known: HashMap<&'static str, [Option<Taint>; 2]>,
 }
 
 impl Keys {
@@ -39,17 +84,26 @@ impl Keys {
             Regex::new(&format!("(?:{})", alternatives.join("|")))
                 .expect("escaped key patterns compile")
         };
-        Keys {
+        let mut keys = Keys {
             words: compile(words),
             words_for_strings: compile(strings),
             whole: compile(whole),
             technical: TECHNICAL_KEYS.iter().copied().collect(),
-        }
+            known: HashMap::new(),
+        };
+        keys.known = PROTOCOL_KEYS
+            .iter()
+            .map(|k| (*k, [keys.rule(k, false), keys.rule(k, true)]))
+            .collect();
+        keys
     }
 
     /// How the value under `key` taints the event, if the key names personal data.
     /// `is_string` says whether that value is a string (some rules apply only to strings).
     pub fn rule(&self, key: &str, is_string: bool) -> Option<Taint> {
+        if let Some(rules) = self.known.get(key) {
+            return rules[usize::from(is_string)];
+        }
         let key = normalise(key);
         if key.is_empty() {
             return None;
@@ -247,6 +301,30 @@ mod tests {
         ] {
             assert_eq!(keys.rule(k, true), None, "{k} should be kept");
         }
+    }
+
+    #[test]
+    fn protocol_keys_are_looked_up_as_the_patterns_would_decide() {
+        // The user's keys count too: one that names a protocol field filters it.
+        for extra in [vec![], vec!["*module*".to_owned(), "lineno".to_owned()]] {
+            let keys = Keys::new(&extra);
+            let mut computed = Keys::new(&extra);
+            computed.known.clear();
+            for k in PROTOCOL_KEYS {
+                for is_string in [false, true] {
+                    assert_eq!(
+                        keys.rule(k, is_string),
+                        computed.rule(k, is_string),
+                        "{k} ({extra:?})"
+                    );
+                }
+            }
+            if !extra.is_empty() {
+                assert_eq!(keys.rule("module", true), Some(Taint::Whole));
+                assert_eq!(keys.rule("lineno", false), Some(Taint::Whole));
+            }
+        }
+        assert_eq!(Keys::new(&[]).rule("name", true), Some(Taint::Words));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! Only what the SDK itself sets (ids, timestamps, release, SDK and runtime facts) is exempt.
 
 mod browser;
+mod clean;
 mod keys;
 mod labels;
 mod memory;
@@ -25,6 +26,7 @@ mod taint;
 mod values;
 
 use crate::log;
+use clean::Clean;
 use hmac::{Hmac, Mac};
 use keys::Keys;
 use labels::Labels;
@@ -89,6 +91,7 @@ pub struct Scrubber {
     keys: Keys,
     values: Values,
     labels: Labels,
+    clean: Clean,
     salt: Option<Vec<u8>>,
     memory: Arc<Mutex<Memory>>,
     remember: Duration,
@@ -113,6 +116,7 @@ impl Scrubber {
             keys: Keys::new(&config.keys),
             values: Values::new(&config.patterns),
             labels: Labels::default(),
+            clean: Clean::default(),
             salt: config.user_id_salt.as_ref().map(|s| s.as_bytes().to_vec()),
             memory,
             remember: config.remember.unwrap_or(MAX_MEMORY).min(MAX_MEMORY),
@@ -152,6 +156,7 @@ impl Scrubber {
             taint: matcher.as_ref(),
             values: &self.values,
             memory: Some(&memory),
+            clean: &self.clean,
         };
         let server = ServerAddress::set_aside(&mut doc);
         for field in scrubbed_fields(&mut doc) {
@@ -323,6 +328,7 @@ struct ByValue<'a> {
     /// in function names and paths, which one over-eager key (`name: "screen"`) would
     /// otherwise cost every event for a day.
     memory: Option<&'a Memory>,
+    clean: &'a Clean,
 }
 
 impl ByValue<'_> {
@@ -364,7 +370,41 @@ impl ByValue<'_> {
         }
     }
 
+    /// `text` as `text` leaves it, remembering (in `clean`) a string the value patterns and
+    /// the decodings find nothing in, so that next time only the taint is looked for. For the
+    /// strings of stack frames, which recur from event to event.
+    fn frame_text(&self, text: &str) -> Option<String> {
+        if !self.clean.contains(text) {
+            let plain = structured::base64_text(text).is_none()
+                && url_decoded(text).is_none()
+                && matches!(self.values.scrub(text), Cow::Borrowed(_));
+            if !plain {
+                return self.text(text);
+            }
+            self.clean.insert(text);
+        }
+        // What `text` does with a string the patterns leave unchanged: the taint alone.
+        match self.taint.as_ref().map(|m| m.scrub(text)) {
+            Some(Cow::Owned(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     fn value(&self, v: &mut Value) {
+        self.value_in(v, Place::Any);
+    }
+
+    /// In a frame (an item of `stacktrace.frames`) the keys and the source fields are the
+    /// frame's own and go through `frame_text`.
+    fn value_in(&self, v: &mut Value, place: Place) {
+        let frame = place == Place::Frame;
+        let text = |s: &str| {
+            if frame {
+                self.frame_text(s)
+            } else {
+                self.text(s)
+            }
+        };
         match v {
             Value::String(s) => {
                 if let Some(out) = self.text(s) {
@@ -373,21 +413,48 @@ impl ByValue<'_> {
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
             Value::Object(map) => {
-                if map.keys().any(|k| self.text(k).is_some()) {
+                if map.keys().any(|k| text(k).is_some()) {
                     *map = std::mem::take(map)
                         .into_iter()
-                        .map(|(k, v)| (self.text(&k).unwrap_or(k), v))
+                        .map(|(k, v)| (text(&k).unwrap_or(k), v))
                         .collect::<Map<_, _>>();
                 }
-                for (k, v) in map.iter_mut() {
-                    if SOURCE_FIELDS.contains(&k.as_str()) {
+                for (key, v) in map.iter_mut() {
+                    let source = SOURCE_FIELDS.contains(&key.as_str());
+                    // Code locations are not searched for earlier events' values (`memory`).
+                    let this = if source {
                         ByValue {
                             memory: None,
                             ..*self
                         }
-                        .value(v);
                     } else {
-                        self.value(v);
+                        *self
+                    };
+                    match v {
+                        Value::String(s) if frame && source => {
+                            if let Some(out) = this.frame_text(s) {
+                                *s = out;
+                            }
+                        }
+                        Value::Array(lines) if frame && source => {
+                            for line in lines.iter_mut() {
+                                match line {
+                                    Value::String(s) => {
+                                        if let Some(out) = this.frame_text(s) {
+                                            *s = out;
+                                        }
+                                    }
+                                    other => this.value(other),
+                                }
+                            }
+                        }
+                        Value::Array(frames) if place == Place::Stacktrace && key == "frames" => {
+                            frames
+                                .iter_mut()
+                                .for_each(|f| this.value_in(f, Place::Frame));
+                        }
+                        v if key == "stacktrace" => this.value_in(v, Place::Stacktrace),
+                        v => this.value(v),
                     }
                 }
             }
@@ -402,6 +469,14 @@ impl ByValue<'_> {
             Value::Bool(_) | Value::Null => {}
         }
     }
+}
+
+/// Where a value is, for `ByValue::value_in`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Any,
+    Stacktrace,
+    Frame,
 }
 
 /// The digits of a whole number long enough to be a card number (13 or more), whether JSON
@@ -756,5 +831,49 @@ mod tests {
         let (out, _) = scrub(&ScrubConfig::default(), doc);
         assert_eq!(out["contexts"]["ScreeningError"]["kind"], "fuzzy");
         assert_eq!(out["contexts"]["ScreeningError"]["email"], FILTERED);
+    }
+
+    #[test]
+    fn frames_scrub_the_same_once_their_strings_are_remembered() {
+        let mut doc = screening_event();
+        doc["exception"]["values"][0]["stacktrace"]["frames"][0] = json!({
+            "function": "screen",
+            "abs_path": "/srv/app/screen.js",
+            "lineno": 1,
+            "in_app": true,
+            "pre_context": ["// reviewer: js@example.org", "const who = 'John Smith';", "am9obkBleGFtcGxlLm9yZw=="],
+            "context_line": "throw new ScreeningError(`No sanctions match for ${who}`);",
+            "post_context": ["// see /u/john.smith%40example.org", "}"],
+        });
+        doc["breadcrumbs"]["values"][0]["timestamp"] = json!(1_700_000_000.0);
+        let scrubber = Scrubber::new(&ScrubConfig::default());
+        let run = |doc: &Value| {
+            let mut stack = String::new();
+            serde_json::to_value(scrubber.event(event(doc.clone()), Texts(vec![&mut stack])))
+                .unwrap()
+        };
+        let first = run(&doc);
+        let frame = &first["exception"]["values"][0]["stacktrace"]["frames"][0];
+        assert_eq!(
+            frame["pre_context"],
+            json!([
+                "// reviewer: [email]",
+                "const who = '[Filtered]';",
+                "[Filtered]"
+            ])
+        );
+        assert_eq!(frame["post_context"][0], "// see /u/[email]");
+        assert_eq!(run(&doc), first, "the memo changes nothing");
+        // An event that taints nothing keeps the remembered line as it is.
+        let plain = json!({
+            "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+            "timestamp": 1_700_000_000.0,
+            "exception": { "values": [{ "type": "Error", "stacktrace": { "frames": [
+                { "function": "screen", "pre_context": ["const who = 'John Smith';"] }
+            ]}}]},
+        });
+        let later = run(&plain);
+        let frame = &later["exception"]["values"][0]["stacktrace"]["frames"][0];
+        assert_eq!(frame["pre_context"][0], "const who = 'John Smith';");
     }
 }

@@ -56,7 +56,9 @@ pub fn base64_text(text: &str) -> Option<String> {
         .strip_suffix("==")
         .or_else(|| text.strip_suffix('='))
         .unwrap_or(text);
-    if body.len() < MIN_BASE64 || body.len() % 4 == 1 {
+    // Checked before decoding: most strings are not base64, and this asks no allocation.
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'/' | b'_');
+    if body.len() < MIN_BASE64 || body.len() % 4 == 1 || !body.bytes().all(alphabet) {
         return None;
     }
     let mut bytes = Vec::with_capacity(body.len() / 4 * 3 + 2);
