@@ -11,6 +11,7 @@
 //! Only what the SDK itself sets (ids, timestamps, release, SDK and runtime facts) is exempt.
 
 mod browser;
+pub use browser::{browser_item, BrowserItem};
 mod keys;
 pub mod policy;
 mod structured;

@@ -14,6 +14,7 @@ use crate::log;
 use crate::threads;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use gate::{Gate, Outcome};
+use ratelimit::Category;
 use sentry_types::Dsn;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -93,7 +94,11 @@ impl Transport {
     fn deliver(&self, event: &Finished) -> Result<(), String> {
         let content = event.content()?;
         let body = envelope::encode(&content).map_err(|e| e.to_string())?;
-        let sessions = content.sessions.is_some();
+        // Not an event: release health or a client report, held by its own category's limits.
+        let held = content
+            .sessions
+            .is_some()
+            .then(|| Category::of_item(content.item_type()));
         drop(content);
         let headers = [
             ("Content-Type", "application/x-sentry-envelope"),
@@ -101,8 +106,8 @@ impl Transport {
         ];
         let mut attempt = 0;
         let outcome = loop {
-            if sessions {
-                self.gate.enter_sessions();
+            if let Some(category) = held {
+                self.gate.enter_held(category);
             } else {
                 self.gate.enter();
             }
