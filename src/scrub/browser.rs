@@ -158,8 +158,8 @@ pub fn browser_item(ty: &str, payload: &[u8]) -> Result<BrowserItem, &'static st
             let Some(Value::Array(discarded)) = input.get("discarded_events") else {
                 return Err("a client report without discarded_events");
             };
-            if discarded.len() > MAX_ENTRIES {
-                return Err("a client report with too many entries");
+            if discarded.is_empty() || discarded.len() > MAX_ENTRIES {
+                return Err("a client report with no or too many entries");
             }
             let mut kept = Vec::with_capacity(discarded.len());
             for entry in discarded {

@@ -22,9 +22,14 @@ use std::thread;
 
 /// Requests in flight at once. At 200 ms a request that drains 80 events a second.
 const CONCURRENCY: usize = 16;
+/// Threads of their own for what is not an error (release health, client reports), which may
+/// wait out a rate limit on their own category: however many of them wait, no error waits
+/// behind them.
+const ITEM_CONCURRENCY: usize = 2;
 
 pub struct SentrySink {
     queue: Sender<Arc<Finished>>,
+    items: Sender<Arc<Finished>>,
 }
 
 struct Transport {
@@ -44,16 +49,23 @@ impl SentrySink {
             gate: Gate::default(),
         });
         let (queue, rx) = unbounded();
-        for i in 0..CONCURRENCY {
-            let (transport, rx) = (transport.clone(), rx.clone());
-            let spawned = threads::spawn(format!("error-tracker-sentry-{i}"), move || {
-                transport.run(rx)
-            });
-            if let Err(e) = spawned {
-                log::warn(format_args!("could not start a Sentry sender thread: {e}"));
+        let (items, items_rx) = unbounded();
+        let pools = [
+            (rx, CONCURRENCY, "sentry"),
+            (items_rx, ITEM_CONCURRENCY, "sentry-items"),
+        ];
+        for (rx, count, name) in pools {
+            for i in 0..count {
+                let (transport, rx) = (transport.clone(), rx.clone());
+                let spawned = threads::spawn(format!("error-tracker-{name}-{i}"), move || {
+                    transport.run(rx)
+                });
+                if let Err(e) = spawned {
+                    log::warn(format_args!("could not start a Sentry sender thread: {e}"));
+                }
             }
         }
-        SentrySink { queue }
+        SentrySink { queue, items }
     }
 }
 
@@ -63,7 +75,12 @@ impl Sink for SentrySink {
     }
 
     fn submit(&self, event: Arc<Finished>) {
-        if let Err(e) = self.queue.send(event) {
+        let queue = if event.sessions {
+            &self.items
+        } else {
+            &self.queue
+        };
+        if let Err(e) = queue.send(event) {
             e.0.unsent(SinkKind::Sentry);
         }
     }
