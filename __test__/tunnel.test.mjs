@@ -238,7 +238,9 @@ test("the page's session and client report travel beside its event, to Sentry al
 
 test('an envelope holding only a session is kept too', async () => {
   const sid = newId();
-  const res = await post(envelope({ sent_at: new Date().toISOString(), dsn: rx.dsn }, [[{ type: 'session' }, browserSession(sid)]]));
+  const res = await post(
+    envelope({ sent_at: new Date().toISOString(), dsn: rx.dsn }, [[{ type: 'session' }, browserSession(sid)]]),
+  );
   assert.equal(res.status, 200);
   assert.ok(await tracker.flush(10000));
   const [session] = rx.sessionUpdates.filter((s) => s.sid === sid);
@@ -350,7 +352,7 @@ test("upstream 429: the browser's answer carries no limit, and delivery follows 
   }
 });
 
-test('upstream 429 for category session holds the page's sessions, not its errors', async () => {
+test("upstream 429 for category session holds the page's sessions, not its errors", async () => {
   // Like Sentry, the receiver refuses sessions for as long as the limit it announced lasts
   // (a little less, so clock granularity cannot fail a client that waited).
   let limitedUntil = 0;

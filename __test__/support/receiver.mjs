@@ -154,7 +154,8 @@ export function parseEnvelope(buf, { dsn } = {}) {
     problems.push(`envelope header event_id is not a UUID: ${JSON.stringify(headers.event_id)}`);
   }
   for (const { json } of items.filter((i) => i.header.type === 'sessions')) problems.push(...sessionProblems(json));
-  for (const { json } of items.filter((i) => i.header.type === 'session')) problems.push(...sessionUpdateProblems(json));
+  for (const { json } of items.filter((i) => i.header.type === 'session'))
+    problems.push(...sessionUpdateProblems(json));
   for (const { json } of items.filter((i) => i.header.type === 'client_report'))
     problems.push(...clientReportProblems(json));
   const eventItems = items.filter((i) => i.header.type === 'event');
@@ -276,7 +277,12 @@ function sessionUpdateProblems(item) {
 // A `client_report` item as Relay reads one (relay-server's ClientReport): timestamp?,
 // discarded_events (and the older rate_limited_events, filtered_events,
 // filtered_sampling_events) of { reason, category, quantity }, nothing else.
-const REPORT_LISTS = new Set(['discarded_events', 'rate_limited_events', 'filtered_events', 'filtered_sampling_events']);
+const REPORT_LISTS = new Set([
+  'discarded_events',
+  'rate_limited_events',
+  'filtered_events',
+  'filtered_sampling_events',
+]);
 function clientReportProblems(item) {
   const problems = [];
   if (!isObject(item)) return ['client_report item payload is not a JSON object'];
