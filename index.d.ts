@@ -511,7 +511,10 @@ export interface Stats {
    * (README, "Release health").
    */
   releases: Array<ReleaseStats>
-  /** Release-health reports (`sessions` envelopes, one a minute at most) Sentry accepted. */
+  /**
+   * Release-health reports (`sessions` envelopes, one a minute at most) Sentry accepted,
+   * and the browser sessions and client reports the tunnel passed on.
+   */
   sessionsSent: number
 }
 

@@ -11,7 +11,17 @@ import { gzipSync } from 'node:zlib';
 import { closedPort, startReceiver } from './support/receiver.mjs';
 import { assertNormalized, closeNormalizer } from './support/normalize.mjs';
 import { addonPath, runNode, tempDir } from './support/child.mjs';
-import { PLANTED_TEXTS, envelope, eventEnvelope, browserEvent, newId, tunnelRequest } from './support/envelopes.mjs';
+import {
+  PLANTED,
+  PLANTED_TEXTS,
+  envelope,
+  eventEnvelope,
+  browserEvent,
+  browserSession,
+  clientReport,
+  newId,
+  tunnelRequest,
+} from './support/envelopes.mjs';
 
 const tracker = createRequire(import.meta.url)(addonPath);
 const ORIGIN = 'http://127.0.0.1:3000';
@@ -190,6 +200,55 @@ test('replay, attachments, feedback and the rest are dropped with 200; the event
   );
 });
 
+test("the page's session and client report travel beside its event, to Sentry alone, without did or IP", async () => {
+  const id = newId();
+  const sid = newId();
+  const sdk = { name: 'sentry.javascript.browser', version: '11.12.0' };
+  const body = envelope({ event_id: id, sent_at: new Date().toISOString(), sdk, dsn: rx.dsn }, [
+    [{ type: 'event' }, browserEvent(ORIGIN, id)],
+    [{ type: 'session' }, browserSession(sid)],
+    [{ type: 'client_report' }, clientReport()],
+  ]);
+  const res = await post(body);
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { id });
+  assert.ok(await tracker.flush(10000));
+  assert.equal(eventsWithId(id).length, 1);
+  assert.equal(legacyWithId(id).length, 1, 'the legacy endpoint got the error, and only the error');
+
+  const [session] = rx.sessionUpdates.filter((s) => s.sid === sid);
+  assert.ok(session, 'Sentry got the session');
+  assert.equal(session.did, undefined, 'no distinct id');
+  assert.deepEqual(session.attrs, { release: 'screening-example@1.0.0', environment: 'production' });
+  assert.equal(session.status, 'ok');
+  assert.equal(session.errors, 1);
+  assert.ok(
+    rx.clientReports.some((r) => r.discarded_events?.[0]?.reason === 'queue_overflow'),
+    'Sentry got the client report',
+  );
+  const sessionEnvelope = rx.envelopes.find((e) => e.items.some((i) => i.json?.sid === sid));
+  // No `{{auto}}` and no address anywhere: Sentry has nothing to infer an IP from.
+  for (const gone of [PLANTED.email, 'ip_address', '{{auto}}', 'user_agent']) {
+    assert.ok(!sessionEnvelope.raw.includes(gone), `${gone} was sent`);
+  }
+  for (const [path, text] of filesUnder(dataDir)) assert.ok(!text.includes(PLANTED.email), `the did in ${path}`);
+  assert.ok(!rx.legacyRequests.some((q) => q.raw.includes(sid)), 'the legacy endpoint never sees sessions');
+  assert.deepEqual(rx.problems, []);
+});
+
+test('an envelope holding only a session is kept too', async () => {
+  const sid = newId();
+  const res = await post(
+    envelope({ sent_at: new Date().toISOString(), dsn: rx.dsn }, [[{ type: 'session' }, browserSession(sid)]]),
+  );
+  assert.equal(res.status, 200);
+  assert.ok(await tracker.flush(10000));
+  const [session] = rx.sessionUpdates.filter((s) => s.sid === sid);
+  assert.ok(session, 'Sentry got the session');
+  assert.equal(session.did, undefined);
+  assert.deepEqual(rx.problems, []);
+});
+
 test('the same event posted twice is one event', async () => {
   const id = newId();
   const body = eventEnvelope(rx.dsn, ORIGIN, id);
@@ -287,6 +346,60 @@ test("upstream 429: the browser's answer carries no limit, and delivery follows 
     for (const a of answers) {
       assert.equal(up.events.filter((e) => e.event_id === a.id && e).length >= 1, true, a.id);
     }
+    assert.deepEqual(up.problems, []);
+  } finally {
+    await up.close();
+  }
+});
+
+test("upstream 429 for category session holds the page's sessions, not its errors", async () => {
+  // Like Sentry, the receiver refuses sessions for as long as the limit it announced lasts
+  // (a little less, so clock granularity cannot fail a client that waited).
+  let limitedUntil = 0;
+  const up = await startReceiver({
+    respond: (kind, req, record) => {
+      if (kind !== 'sentry' || !record.items.some((i) => i.header.type === 'session')) return undefined;
+      if (limitedUntil === 0 || Date.now() < limitedUntil) {
+        limitedUntil ||= Date.now() + 1500;
+        return { status: 429, headers: { 'x-sentry-rate-limits': '2:session:project' }, body: {} };
+      }
+      return undefined;
+    },
+  });
+  try {
+    const res = await child(`
+      import { browserEvent, browserSession, envelope, newId, tunnelRequest } from ${J(join(import.meta.dirname, 'support', 'envelopes.mjs'))};
+      tracker.init(${J({ dsn: up.dsn, dataDir: tempDir('et-tunnel-session-429-') })});
+      const post = (items, i) =>
+        tracker.handleTunnel(tunnelRequest(${J(ORIGIN)}, envelope({ dsn: ${J(up.dsn)} }, items)), { address: '203.0.113.' + i });
+      // More sessions than Sentry has sender threads (16): were they sent by the same threads
+      // as errors, every one of those would be waiting out the limit, and the errors with them.
+      const statuses = [(await post(Array.from({ length: 20 }, () => [{ type: 'session' }, browserSession()]), 0)).status];
+      for (let i = 1; i < 3; i++) {
+        statuses.push((await post([[{ type: 'event' }, browserEvent(${J(ORIGIN)})], [{ type: 'session' }, browserSession()]], i)).status);
+      }
+      console.log(JSON.stringify(statuses));
+      console.log(await tracker.flush(20000));
+    `);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual(JSON.parse(res.stdout.trim().split('\n').at(-2)), [200, 200, 200]);
+    assert.equal(res.stdout.trim().split('\n').at(-1), 'true');
+    const kinds = up.envelopes.map((e) => [e.items[0].header.type, e.status]);
+    const sessions = kinds.filter(([type]) => type === 'session').map(([, status]) => status);
+    // Sessions met the limit and waited it out: all 22 delivered in the end.
+    assert.equal(sessions[0], 429);
+    assert.equal(sessions.filter((s) => s === 200).length, 22);
+    assert.deepEqual(
+      kinds.filter(([type]) => type === 'event').map(([, status]) => status),
+      [200, 200],
+    );
+    // Both errors went while sessions were held: before the first session Sentry took.
+    const firstSessionTaken = kinds.findIndex(([type, status]) => type === 'session' && status === 200);
+    assert.equal(
+      kinds.slice(0, firstSessionTaken).filter(([type]) => type === 'event').length,
+      2,
+      JSON.stringify(kinds),
+    );
     assert.deepEqual(up.problems, []);
   } finally {
     await up.close();

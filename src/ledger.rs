@@ -47,10 +47,11 @@ pub struct Ledger {
     pub dropped: AtomicU64,
     /// Events `ignoreErrors` matched: processed, never sent.
     pub ignored: AtomicU64,
-    /// Release-health records this process made: they take sequence numbers (so `flush`
-    /// waits for them) but are not errors.
+    /// Release-health records this process made, and a browser's sessions and client reports
+    /// (the tunnel's): they take sequence numbers (so `flush` waits for them) but are not
+    /// errors.
     pub sessions: AtomicU64,
-    /// Release-health records Sentry accepted.
+    /// Release-health records (and browser client reports) Sentry accepted.
     pub sessions_sent: AtomicU64,
     /// Events that could not be processed at all (a bug), beside the per-sink failures.
     pub failed: AtomicU64,

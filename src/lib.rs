@@ -400,7 +400,8 @@ pub struct Stats {
     /// Per release, in the order first seen: its errors and the groups first seen in it
     /// (README, "Release health").
     pub releases: Vec<ReleaseStats>,
-    /// Release-health reports (`sessions` envelopes, one a minute at most) Sentry accepted.
+    /// Release-health reports (`sessions` envelopes, one a minute at most) Sentry accepted,
+    /// and the browser sessions and client reports the tunnel passed on.
     pub sessions_sent: i64,
 }
 

@@ -229,11 +229,20 @@ fn process(mut job: Job) -> Option<Prepared> {
     job.captured.unpack();
     let setup = job.setup;
     if let Some(sessions) = job.captured.sessions.take() {
-        return Some(session_record(
+        let (release, environment) = (
+            setup.config.release.clone(),
+            Some(setup.config.environment.clone()),
+        );
+        return Some(item_record(
             job.seq,
             job.event_id,
             job.timestamp,
-            sessions,
+            Item {
+                ty: None,
+                payload: sessions,
+                release,
+                environment,
+            },
             setup,
         ));
     }
@@ -338,6 +347,7 @@ fn prepare(
         stack: Some(stack).filter(|s| !s.is_empty()),
         debug_images,
         sessions: None,
+        item_type: None,
         event,
     };
     // Sized for a typical event up front: grown from empty, the buffer was reallocated
@@ -360,20 +370,32 @@ fn prepare(
     }
 }
 
-/// Release-health counts as a spool record owed to Sentry alone. They hold no personal data
-/// (counts, a minute, the release and environment), so there is nothing to scrub.
-fn session_record(
+/// An envelope item that is not an event, ready for the spool.
+pub struct Item {
+    /// `None` for `sessions`; `session` or `client_report` from a browser.
+    pub ty: Option<String>,
+    /// Already free of personal data: release-health counts hold none, and the tunnel scrubs
+    /// what a browser sent (`scrub::browser`).
+    pub payload: serde_json::Value,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// A non-event item (release health, a client report) as a spool record owed to Sentry alone:
+/// written and committed like an event, delivered through its own category's rate limits,
+/// not audited (it is no error).
+fn item_record(
     seq: u64,
     id: sentry_types::Uuid,
     timestamp: std::time::SystemTime,
-    sessions: serde_json::Value,
+    item: Item,
     setup: Arc<Setup>,
 ) -> Prepared {
     let event = sentry_types::protocol::v7::Event {
         event_id: id,
         timestamp,
-        release: setup.config.release.clone().map(Into::into),
-        environment: Some(setup.config.environment.clone().into()),
+        release: item.release.map(Into::into),
+        environment: item.environment.map(Into::into),
         ..Default::default()
     };
     let record = Record {
@@ -382,7 +404,8 @@ fn session_record(
         fingerprint: String::new(),
         stack: None,
         debug_images: Vec::new(),
-        sessions: Some(sessions),
+        sessions: Some(item.payload),
+        item_type: item.ty,
         event,
     };
     Prepared {
@@ -394,6 +417,18 @@ fn session_record(
         record,
         setup,
     }
+}
+
+/// A non-event item kept straight away, off the worker (the browser tunnel's sessions and
+/// client reports): its record written to the spool, to be committed by `release`.
+pub fn keep_item(
+    seq: u64,
+    id: sentry_types::Uuid,
+    timestamp: std::time::SystemTime,
+    item: Item,
+    setup: Arc<Setup>,
+) -> Ready {
+    spool(item_record(seq, id, timestamp, item, setup))
 }
 
 /// "Type: first line of the message", as Sentry titles an issue.

@@ -109,3 +109,30 @@ export function tunnelRequest(origin, body, { headers = {} } = {}) {
     body,
   });
 }
+
+/** A browser's session update as @sentry/browser sends it: `did` is the signed-in user (here an email), `attrs` the page's. */
+export function browserSession(sid = newId()) {
+  const now = new Date().toISOString();
+  return {
+    sid,
+    did: PLANTED.email,
+    init: true,
+    started: now,
+    timestamp: now,
+    status: 'ok',
+    errors: 1,
+    duration: 0,
+    attrs: {
+      release: 'screening-example@1.0.0',
+      environment: 'production',
+      ip_address: '{{auto}}',
+      user_agent: 'Mozilla/5.0 (X11; Linux x86_64)',
+    },
+  };
+}
+
+/** A client report as the SDK sends it: what it dropped, counted. */
+export const clientReport = () => ({
+  timestamp: Date.now() / 1000,
+  discarded_events: [{ reason: 'queue_overflow', category: 'error', quantity: 2 }],
+});

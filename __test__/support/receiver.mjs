@@ -154,6 +154,10 @@ export function parseEnvelope(buf, { dsn } = {}) {
     problems.push(`envelope header event_id is not a UUID: ${JSON.stringify(headers.event_id)}`);
   }
   for (const { json } of items.filter((i) => i.header.type === 'sessions')) problems.push(...sessionProblems(json));
+  for (const { json } of items.filter((i) => i.header.type === 'session'))
+    problems.push(...sessionUpdateProblems(json));
+  for (const { json } of items.filter((i) => i.header.type === 'client_report'))
+    problems.push(...clientReportProblems(json));
   const eventItems = items.filter((i) => i.header.type === 'event');
   if (eventItems.length > 1) problems.push(`${eventItems.length} event items in one envelope (max 1)`);
   for (const { json: event } of eventItems) {
@@ -223,6 +227,93 @@ function sessionProblems(item) {
   return problems;
 }
 
+// A `session` item (one session's update) as Relay reads one (relay-event-schema's
+// SessionUpdate): sid (required), did?, seq?, init?, timestamp?, started?, duration?, status?,
+// errors?, abnormal_mechanism?, attrs { release (required), environment?, ip_address?,
+// user_agent? }, nothing else.
+const UPDATE_KEYS = new Set([
+  'sid',
+  'did',
+  'seq',
+  'init',
+  'timestamp',
+  'started',
+  'duration',
+  'status',
+  'errors',
+  'abnormal_mechanism',
+  'attrs',
+]);
+const STATUSES = new Set(['ok', 'exited', 'crashed', 'abnormal', 'errored']);
+function sessionUpdateProblems(item) {
+  const problems = [];
+  if (!isObject(item)) return ['session item payload is not a JSON object'];
+  for (const key of Object.keys(item)) {
+    if (!UPDATE_KEYS.has(key)) problems.push(`session item has unknown field ${JSON.stringify(key)}`);
+  }
+  if (typeof item.sid !== 'string' || item.sid === '') problems.push('session item sid must be a non-empty string');
+  if (item.status !== undefined && !STATUSES.has(item.status))
+    problems.push(`session item status is not one Relay knows: ${JSON.stringify(item.status)}`);
+  for (const key of ['seq', 'errors']) {
+    if (item[key] !== undefined && !(Number.isInteger(item[key]) && item[key] >= 0))
+      problems.push(`session item ${key} is not a non-negative integer: ${JSON.stringify(item[key])}`);
+  }
+  if (item.init !== undefined && typeof item.init !== 'boolean') problems.push('session item init must be a boolean');
+  for (const key of ['started', 'timestamp']) {
+    const v = item[key];
+    if (v !== undefined && !(typeof v === 'number' || (RFC3339.test(v) && !Number.isNaN(Date.parse(v)))))
+      problems.push(`session item ${key} is not RFC 3339 or seconds: ${JSON.stringify(v)}`);
+  }
+  if (!isObject(item.attrs) || typeof item.attrs.release !== 'string' || item.attrs.release === '') {
+    problems.push('session item attrs.release must be a non-empty string');
+  } else {
+    for (const key of Object.keys(item.attrs)) {
+      if (!SESSION_ATTRS.has(key)) problems.push(`session item attrs has unknown field ${JSON.stringify(key)}`);
+    }
+  }
+  return problems;
+}
+
+// A `client_report` item as Relay reads one (relay-server's ClientReport): timestamp?,
+// discarded_events (and the older rate_limited_events, filtered_events,
+// filtered_sampling_events) of { reason, category, quantity }, nothing else.
+const REPORT_LISTS = new Set([
+  'discarded_events',
+  'rate_limited_events',
+  'filtered_events',
+  'filtered_sampling_events',
+]);
+function clientReportProblems(item) {
+  const problems = [];
+  if (!isObject(item)) return ['client_report item payload is not a JSON object'];
+  for (const [key, list] of Object.entries(item)) {
+    if (key === 'timestamp') {
+      if (!(typeof list === 'number' || (RFC3339.test(list) && !Number.isNaN(Date.parse(list)))))
+        problems.push(`client_report timestamp is not RFC 3339 or seconds: ${JSON.stringify(list)}`);
+      continue;
+    }
+    if (!REPORT_LISTS.has(key)) {
+      problems.push(`client_report has unknown field ${JSON.stringify(key)}`);
+      continue;
+    }
+    if (!Array.isArray(list)) {
+      problems.push(`client_report ${key} is not an array`);
+      continue;
+    }
+    for (const [i, entry] of list.entries()) {
+      if (!isObject(entry) || Object.keys(entry).some((k) => !['reason', 'category', 'quantity'].includes(k))) {
+        problems.push(`client_report ${key}[${i}] is not { reason, category, quantity }: ${JSON.stringify(entry)}`);
+        continue;
+      }
+      if (typeof entry.reason !== 'string' || typeof entry.category !== 'string')
+        problems.push(`client_report ${key}[${i}] reason and category must be strings`);
+      if (!(Number.isInteger(entry.quantity) && entry.quantity >= 0))
+        problems.push(`client_report ${key}[${i}].quantity is not a non-negative integer`);
+    }
+  }
+  return problems;
+}
+
 function parseLegacy(req, body, legacyToken) {
   if (legacyToken !== undefined && req.headers.authorization !== `Bearer ${legacyToken}`) {
     throw new Violation(
@@ -283,6 +374,8 @@ export async function startReceiver(opts = {}) {
     envelopes: [],
     events: [],
     sessions: [],
+    sessionUpdates: [],
+    clientReports: [],
     legacyRequests: [],
     legacyErrors: [],
     problems: [],
@@ -351,6 +444,8 @@ export async function startReceiver(opts = {}) {
       r.envelopes.push(record);
       for (const i of record.items) if (i.header.type === 'event') r.events.push(i.json);
       for (const i of record.items) if (i.header.type === 'sessions') r.sessions.push(i.json);
+      for (const i of record.items) if (i.header.type === 'session') r.sessionUpdates.push(i.json);
+      for (const i of record.items) if (i.header.type === 'client_report') r.clientReports.push(i.json);
     } else {
       r.legacyRequests.push(record);
       r.legacyErrors.push(...record.body.errors);

@@ -16,6 +16,7 @@
 
 mod browser;
 mod clean;
+pub use browser::{browser_item, BrowserItem};
 mod keys;
 mod labels;
 mod memory;

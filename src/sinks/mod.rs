@@ -28,8 +28,17 @@ pub struct Content {
     pub stack: Option<String>,
     /// Bundles with Sentry debug ids, for the event's `debug_meta`.
     pub debug_images: Vec<SourceMapImage>,
-    /// Release-health counts: sent as a `sessions` item instead of the event.
+    /// Not an event: the payload of a `sessions` item (release-health counts) or of the item
+    /// `item_type` names; sent instead of the event.
     pub sessions: Option<serde_json::Value>,
+    pub item_type: Option<String>,
+}
+
+impl Content {
+    /// The envelope item type of a non-event record: `sessions` unless the record says.
+    pub fn item_type(&self) -> &str {
+        self.item_type.as_deref().unwrap_or("sessions")
+    }
 }
 
 /// Where the spool record is: in memory too, or only in the spool while memory is at its cap.
@@ -62,7 +71,7 @@ pub struct Finished {
     /// Run when the last sink is done with it (or the process lets go of it): gives back the
     /// disk share a browser event took (`tunnel::limits::Share`).
     on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
-    /// Release-health counts, not an error: not audited, counted apart.
+    /// Not an error (release health, a client report): not audited, counted apart.
     pub sessions: bool,
 }
 
@@ -134,6 +143,7 @@ impl Finished {
             stack: record.stack,
             debug_images: record.debug_images,
             sessions: record.sessions,
+            item_type: record.item_type,
         })
     }
 

@@ -38,10 +38,15 @@ pub struct Record {
     pub stack: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub debug_images: Vec<SourceMapImage>,
-    /// Release-health counts (`sessions.rs`): then this record is a `sessions` item for
-    /// Sentry, and `event` only carries its id, release and environment.
+    /// Not an event: release-health counts (`sessions.rs`), or what a browser sent through the
+    /// tunnel (`tunnel::items`). Then this record is one item for Sentry alone, of type
+    /// `item_type` (`sessions` when absent), and `event` only carries its id, release and
+    /// environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<serde_json::Value>,
+    /// `session` or `client_report`; absent for `sessions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_type: Option<String>,
     pub event: Event<'static>,
 }
 

@@ -10,7 +10,9 @@
 //!    `Content-Type`, a declared size, the client's rate. Returns the reply, or how many bytes
 //!    the body may have (the JS half stops reading past it: 413).
 //! 2. `accept` (on a libuv thread): the envelope's bytes (`envelope`), its DSN, deduplication,
-//!    the disk share (`limits`), then the event (`event`) through the pipeline.
+//!    the disk share (`limits`), then the event (`event`) through the pipeline, and the page's
+//!    release health and client reports (`session`, `sessions`, `client_report`), scrubbed
+//!    (`scrub::browser_item`) and spooled for Sentry alone, like the server's release health.
 //!
 //! The tunnel never relays: the request is not forwarded anywhere, and the sinks send what
 //! the pipeline built to the URLs the configuration names, with their own headers.
@@ -22,6 +24,7 @@ mod limits;
 use crate::ledger::LEDGER;
 use crate::log;
 use crate::options::TunnelConfig;
+use crate::scrub;
 use crate::setup::Setup;
 use crate::worker::{self, RESOLVER};
 use limits::{Clients, Seen, Share};
@@ -39,10 +42,12 @@ static CLIENTS: LazyLock<Clients> = LazyLock::new(Clients::new);
 static SEEN: LazyLock<Seen> = LazyLock::new(Seen::new);
 static SHARE: Share = Share::new();
 
-/// Item types kept; every other one (replay, attachments, feedback, profiles, logs,
+/// Item types kept: the event, and what is not an error but Sentry uses (crash-free rates,
+/// what the SDK dropped). Every other one (replay, attachments, feedback, profiles, logs,
 /// transactions, spans…) is dropped, and the envelope still answered 200 so the SDK does not
 /// retry it.
 const EVENT: &str = "event";
+const OTHERS_KEPT: &[&str] = &["session", "sessions", "client_report"];
 
 /// The request's head, as the JS half reads it from the `Request`.
 #[derive(Debug, Default, Deserialize)]
@@ -238,12 +243,27 @@ pub fn accept(body: &[u8], setup: Arc<Setup>) -> Reply {
         return Reply::status(403);
     }
     let mut events = envelope.items.iter().filter(|i| i.ty == EVENT);
-    let (Some(item), None) = (events.next(), events.next()) else {
-        let dropped: Vec<&str> = envelope.items.iter().map(|i| i.ty.as_str()).collect();
-        if dropped.iter().filter(|t| **t == EVENT).count() > 1 {
-            return Reply::status(400);
-        }
+    let (event, None) = (events.next(), events.next()) else {
+        return Reply::status(400);
+    };
+    let dropped: Vec<&str> = envelope
+        .items
+        .iter()
+        .map(|i| i.ty.as_str())
+        .filter(|t| *t != EVENT && !OTHERS_KEPT.contains(t))
+        .collect();
+    if !dropped.is_empty() {
         log::debug(format_args!("tunnel: dropped items {dropped:?}"));
+    }
+    let others = envelope
+        .items
+        .iter()
+        .filter(|i| OTHERS_KEPT.contains(&i.ty.as_str()));
+    let Some(item) = event else {
+        // Nothing kept for want of disk share: the SDK backs off and sends it again.
+        if !keep_others(others, &setup) {
+            return Reply::back_off(Duration::from_secs(60));
+        }
         return Reply::ok(None);
     };
     let event_id = envelope
@@ -254,20 +274,14 @@ pub fn accept(body: &[u8], setup: Arc<Setup>) -> Reply {
         .unwrap_or_else(Uuid::new_v4);
     let id = event_id.simple().to_string();
     if !SEEN.claim(&id) {
+        // The same envelope again: what came with the event was kept the first time.
         log::debug(format_args!("tunnel: event {id} already accepted"));
         return Reply::ok(Some(&id));
     }
     let bytes = item.payload.len() as u64;
     if !SHARE.charge(bytes, setup.config.tunnel.max_spool_bytes) {
         SEEN.unclaim(&id);
-        log::warn_once(
-            "tunnel-share",
-            format_args!(
-                "tunnel: browser events waiting for delivery hold tunnel.maxSpoolBytes ({} \
-                 bytes); new ones are refused with 429 until some are delivered",
-                setup.config.tunnel.max_spool_bytes
-            ),
-        );
+        share_full(&setup);
         return Reply::back_off(Duration::from_secs(60));
     }
     let built = match event::build(item.payload, event_id, &setup.config, &RESOLVER) {
@@ -281,14 +295,18 @@ pub fn accept(body: &[u8], setup: Arc<Setup>) -> Reply {
     };
     let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
     let kept = panic::catch_unwind(AssertUnwindSafe(|| {
-        let ready = worker::finish(seq, SystemTime::now(), built, setup, |s, e, t| {
+        let ready = worker::finish(seq, SystemTime::now(), built, setup.clone(), |s, e, t| {
             s.browser_event(e, t)
         })
         .on_release(move || SHARE.release(bytes));
         worker::release(&mut vec![ready]);
     }));
     match kept {
-        Ok(()) => Reply::ok(Some(&id)),
+        Ok(()) => {
+            // The event is kept: the SDK must not send it again for what came beside it.
+            keep_others(others, &setup);
+            Reply::ok(Some(&id))
+        }
         Err(panic) => {
             log::warn(format_args!(
                 "tunnel: event {id} could not be processed: {}",
@@ -301,6 +319,67 @@ pub fn accept(body: &[u8], setup: Arc<Setup>) -> Reply {
             Reply::status(500)
         }
     }
+}
+
+/// The page's release health and client reports: scrubbed, charged to the disk share like
+/// events, written to the spool and committed before the reply, and owed to Sentry alone
+/// (`worker::item_record`). One whose shape is wrong is left out (logged); the rest of the
+/// envelope is kept. False when the share had no room for one of them.
+fn keep_others<'a>(
+    items: impl Iterator<Item = &'a envelope::Item<'a>>,
+    setup: &Arc<Setup>,
+) -> bool {
+    let mut ready = Vec::new();
+    let mut room = true;
+    for item in items {
+        let kept = match scrub::browser_item(&item.ty, item.payload) {
+            Ok(kept) => kept,
+            Err(why) => {
+                log::debug(format_args!("tunnel: dropped a {} item: {why}", item.ty));
+                continue;
+            }
+        };
+        let bytes = item.payload.len() as u64;
+        if !SHARE.charge(bytes, setup.config.tunnel.max_spool_bytes) {
+            share_full(setup);
+            room = false;
+            continue;
+        }
+        // A sequence number, so `flush` waits for it; counted apart from errors.
+        LEDGER.sessions.fetch_add(1, Relaxed);
+        let seq = LEDGER.next_seq.fetch_add(1, Relaxed);
+        let record = worker::Item {
+            ty: Some(item.ty.clone()),
+            payload: kept.payload,
+            release: kept.release,
+            environment: kept.environment,
+        };
+        ready.push(
+            worker::keep_item(
+                seq,
+                Uuid::new_v4(),
+                SystemTime::now(),
+                record,
+                setup.clone(),
+            )
+            .on_release(move || SHARE.release(bytes)),
+        );
+    }
+    if !ready.is_empty() {
+        worker::release(&mut ready);
+    }
+    room
+}
+
+fn share_full(setup: &Setup) {
+    log::warn_once(
+        "tunnel-share",
+        format_args!(
+            "tunnel: browser events waiting for delivery hold tunnel.maxSpoolBytes ({} \
+             bytes); new ones are refused with 429 until some are delivered",
+            setup.config.tunnel.max_spool_bytes
+        ),
+    );
 }
 
 /// The envelope names the configured DSN's project and public key. Without a configured DSN

@@ -1,4 +1,5 @@
-//! The bytes on the wire: an envelope holding one event, or one `sessions` item
+//! The bytes on the wire: an envelope holding one event, or one item of another kind
+//! (`sessions`, a browser's `session` or `client_report`)
 //! (develop.sentry.dev/sdk/data-model/envelopes/). The event is serialised by `sentry-types`;
 //! the framing is written here because the event may need a `debug_meta` image of type
 //! `sourcemap`, which `sentry-types` does not model. The header leaves out the optional `dsn`:
@@ -12,7 +13,13 @@ use time::OffsetDateTime;
 
 pub fn encode(content: &Content) -> io::Result<Vec<u8>> {
     if let Some(sessions) = &content.sessions {
-        return encode_item(json!({}), "sessions", &serde_json::to_vec(sessions)?);
+        // No `event` item, so no `sdk.settings.infer_ip` to set: a session's `attrs.ip_address`
+        // (the only field Sentry fills in from the sender's address) was removed by the tunnel.
+        return encode_item(
+            json!({}),
+            content.item_type(),
+            &serde_json::to_vec(sessions)?,
+        );
     }
     let mut event = serde_json::to_value(&content.event)?;
     if !content.debug_images.is_empty() {

@@ -4,7 +4,7 @@
 //! once it gets through.
 
 use super::super::http;
-use super::ratelimit::RateLimits;
+use super::ratelimit::{Category, RateLimits};
 use crate::ledger::LEDGER;
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::Ordering::Relaxed;
@@ -79,10 +79,11 @@ impl Gate {
         }
     }
 
-    /// Blocks while Sentry rate-limits release health (category `session`); then `enter`.
-    pub fn enter_sessions(&self) {
+    /// Blocks while Sentry rate-limits `category` (release health, client reports); then
+    /// `enter`.
+    pub fn enter_held(&self, category: Category) {
         let mut s = self.state.lock();
-        while let Some(until) = s.limits.sessions_until(SystemTime::now()) {
+        while let Some(until) = s.limits.held_until(category, SystemTime::now()) {
             let wait = until
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO);

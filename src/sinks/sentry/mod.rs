@@ -14,6 +14,7 @@ use crate::log;
 use crate::threads;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use gate::{Gate, Outcome};
+use ratelimit::Category;
 use sentry_types::Dsn;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -21,9 +22,14 @@ use std::thread;
 
 /// Requests in flight at once. At 200 ms a request that drains 80 events a second.
 const CONCURRENCY: usize = 16;
+/// Threads of their own for what is not an error (release health, client reports), which may
+/// wait out a rate limit on their own category: however many of them wait, no error waits
+/// behind them.
+const ITEM_CONCURRENCY: usize = 2;
 
 pub struct SentrySink {
     queue: Sender<Arc<Finished>>,
+    items: Sender<Arc<Finished>>,
 }
 
 struct Transport {
@@ -43,16 +49,23 @@ impl SentrySink {
             gate: Gate::default(),
         });
         let (queue, rx) = unbounded();
-        for i in 0..CONCURRENCY {
-            let (transport, rx) = (transport.clone(), rx.clone());
-            let spawned = threads::spawn(format!("error-tracker-sentry-{i}"), move || {
-                transport.run(rx)
-            });
-            if let Err(e) = spawned {
-                log::warn(format_args!("could not start a Sentry sender thread: {e}"));
+        let (items, items_rx) = unbounded();
+        let pools = [
+            (rx, CONCURRENCY, "sentry"),
+            (items_rx, ITEM_CONCURRENCY, "sentry-items"),
+        ];
+        for (rx, count, name) in pools {
+            for i in 0..count {
+                let (transport, rx) = (transport.clone(), rx.clone());
+                let spawned = threads::spawn(format!("error-tracker-{name}-{i}"), move || {
+                    transport.run(rx)
+                });
+                if let Err(e) = spawned {
+                    log::warn(format_args!("could not start a Sentry sender thread: {e}"));
+                }
             }
         }
-        SentrySink { queue }
+        SentrySink { queue, items }
     }
 }
 
@@ -62,7 +75,12 @@ impl Sink for SentrySink {
     }
 
     fn submit(&self, event: Arc<Finished>) {
-        if let Err(e) = self.queue.send(event) {
+        let queue = if event.sessions {
+            &self.items
+        } else {
+            &self.queue
+        };
+        if let Err(e) = queue.send(event) {
             e.0.unsent(SinkKind::Sentry);
         }
     }
@@ -93,7 +111,11 @@ impl Transport {
     fn deliver(&self, event: &Finished) -> Result<(), String> {
         let content = event.content()?;
         let body = envelope::encode(&content).map_err(|e| e.to_string())?;
-        let sessions = content.sessions.is_some();
+        // Not an event: release health or a client report, held by its own category's limits.
+        let held = content
+            .sessions
+            .is_some()
+            .then(|| Category::of_item(content.item_type()));
         drop(content);
         let headers = [
             ("Content-Type", "application/x-sentry-envelope"),
@@ -101,8 +123,8 @@ impl Transport {
         ];
         let mut attempt = 0;
         let outcome = loop {
-            if sessions {
-                self.gate.enter_sessions();
+            if let Some(category) = held {
+                self.gate.enter_held(category);
             } else {
                 self.gate.enter();
             }

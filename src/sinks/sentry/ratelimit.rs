@@ -1,7 +1,8 @@
 //! Sentry's rate limits, as the SDK developer docs define them: `X-Sentry-Rate-Limits`
 //! (per data category, on any response) takes precedence over `Retry-After`; a 429 with
-//! neither means a minute. Two categories matter here: `error` for events, and `session`
-//! for release health, which waits out its own limits and the errors' too.
+//! neither means a minute. Three categories matter here: `error` for events, `session` for
+//! release health (server aggregates, a browser's session updates) and `internal` for a
+//! browser's client reports; the last two wait out their own limits and the errors' too.
 
 use super::super::http::{self, parse_retry_after};
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,26 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub struct RateLimits {
     until: Option<SystemTime>,
     sessions_until: Option<SystemTime>,
+    internal_until: Option<SystemTime>,
+}
+
+/// The data category of an item that is not an event, as Sentry's rate limits name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// `session`: `sessions` and `session` items.
+    Session,
+    /// `internal`: `client_report` items.
+    Internal,
+}
+
+impl Category {
+    /// The category of an envelope item type (anything but `client_report` is release health).
+    pub fn of_item(ty: &str) -> Category {
+        match ty {
+            "client_report" => Category::Internal,
+            _ => Category::Session,
+        }
+    }
 }
 
 impl RateLimits {
@@ -34,6 +55,10 @@ impl RateLimits {
                 }
                 if let Some(until) = category_limit(limit.trim(), now, &["session"]) {
                     self.sessions_until = Some(self.sessions_until.map_or(until, |u| u.max(until)));
+                    limited = true;
+                }
+                if let Some(until) = category_limit(limit.trim(), now, &["internal"]) {
+                    self.internal_until = Some(self.internal_until.map_or(until, |u| u.max(until)));
                     limited = true;
                 }
             }
@@ -57,10 +82,14 @@ impl RateLimits {
         self.until.filter(|u| *u > now)
     }
 
-    /// The end of the current limit on release health (category `session`), if one is in
-    /// force at `now`.
-    pub fn sessions_until(&self, now: SystemTime) -> Option<SystemTime> {
-        self.sessions_until.filter(|u| *u > now)
+    /// The end of the current limit on a category of non-event items, if one is in force at
+    /// `now`.
+    pub fn held_until(&self, category: Category, now: SystemTime) -> Option<SystemTime> {
+        match category {
+            Category::Session => self.sessions_until,
+            Category::Internal => self.internal_until,
+        }
+        .filter(|u| *u > now)
     }
 }
 
@@ -117,7 +146,7 @@ mod tests {
             "empty categories mean all; the header wins over Retry-After"
         );
         assert_eq!(l.until(now + Duration::from_secs(91)), None);
-        assert_eq!(l.sessions_until(now), at(now, 2700));
+        assert_eq!(l.held_until(Category::Session, now), at(now, 2700));
     }
 
     #[test]
@@ -126,7 +155,21 @@ mod tests {
         let mut l = RateLimits::default();
         l.update(429, Some("120:session:project"), Some("5"), now);
         assert_eq!(l.until(now), None);
-        assert_eq!(l.sessions_until(now), at(now, 120));
+        assert_eq!(l.held_until(Category::Session, now), at(now, 120));
+        assert_eq!(l.held_until(Category::Internal, now), None);
+    }
+
+    #[test]
+    fn client_reports_wait_for_category_internal_only() {
+        let now = SystemTime::now();
+        let mut l = RateLimits::default();
+        l.update(429, Some("30:internal:organization"), None, now);
+        assert_eq!(l.held_until(Category::Internal, now), at(now, 30));
+        assert_eq!(l.held_until(Category::Session, now), None);
+        assert_eq!(l.until(now), None);
+        assert_eq!(Category::of_item("client_report"), Category::Internal);
+        assert_eq!(Category::of_item("session"), Category::Session);
+        assert_eq!(Category::of_item("sessions"), Category::Session);
     }
 
     #[test]
