@@ -8,6 +8,9 @@ mod http;
 pub mod legacy;
 pub mod outbox;
 pub mod sentry;
+mod window;
+
+pub use window::Fanout;
 
 use crate::audit::{Action, Subject};
 use crate::buffer::BUFFER;
@@ -60,6 +63,24 @@ pub struct Finished {
     /// Run when the last sink is done with it (or the process lets go of it): gives back the
     /// disk share a browser event took (`tunnel::limits::Share`).
     on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// The window of its setup's sinks it holds a place in, given back when it is released.
+    window: Option<Arc<Fanout>>,
+}
+
+/// The few fields of a spool record an event in the window keeps in memory.
+#[derive(serde::Deserialize)]
+struct Head {
+    id: String,
+    fingerprint: String,
+    event: HeadEvent,
+}
+
+#[derive(serde::Deserialize)]
+struct HeadEvent {
+    #[serde(default)]
+    release: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
 }
 
 impl Finished {
@@ -74,6 +95,41 @@ impl Finished {
         spooled: Option<SpoolRef>,
         durable: Arc<Durable>,
     ) -> Self {
+        let head = Head {
+            id: record.id.clone(),
+            fingerprint: record.fingerprint.clone(),
+            event: HeadEvent {
+                release: record.event.release.as_deref().map(str::to_owned),
+                environment: record.event.environment.as_deref().map(str::to_owned),
+            },
+        };
+        Self::with_head(seq, head, payload, spooled, durable)
+    }
+
+    /// An event read back from the spool at `at` to refill the window (`window.rs`); `None`
+    /// when the record does not parse.
+    fn from_spool(seq: u64, payload: &[u8], at: SpoolRef, durable: Arc<Durable>) -> Option<Self> {
+        let head: Head = serde_json::from_slice(payload).ok()?;
+        Some(Self::with_head(
+            seq,
+            head,
+            payload.to_vec(),
+            Some(at),
+            durable,
+        ))
+    }
+
+    /// What an event in the window costs in memory besides its payload, as the buffer counts
+    /// it: this struct, its ids, and its place in each sender's queue.
+    pub const BOOKKEEPING: usize = std::mem::size_of::<Finished>() + 128;
+
+    fn with_head(
+        seq: u64,
+        head: Head,
+        payload: Vec<u8>,
+        spooled: Option<SpoolRef>,
+        durable: Arc<Durable>,
+    ) -> Self {
         let body = if spooled.is_none() || BUFFER.keep_finished(payload.len()) {
             Body::Memory(payload.into())
         } else {
@@ -81,10 +137,10 @@ impl Finished {
         };
         Finished {
             seq,
-            id: record.id.clone(),
-            fingerprint: record.fingerprint.clone(),
-            release: shared(record.event.release.as_deref(), &durable.release),
-            environment: shared(record.event.environment.as_deref(), &durable.environment),
+            id: head.id,
+            fingerprint: head.fingerprint,
+            release: shared(head.event.release.as_deref(), &durable.release),
+            environment: shared(head.event.environment.as_deref(), &durable.environment),
             body,
             spooled,
             durable,
@@ -92,6 +148,7 @@ impl Finished {
             retrying: AtomicUsize::new(0),
             carried: false,
             on_release: None,
+            window: None,
         }
     }
 
@@ -219,6 +276,9 @@ impl Drop for Finished {
         }
         if let (Body::Memory(bytes), Some(_)) = (&self.body, self.spooled) {
             BUFFER.release_finished(bytes.len());
+        }
+        if let Some(window) = self.window.take() {
+            window.released();
         }
     }
 }
