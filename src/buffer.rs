@@ -443,6 +443,18 @@ mod tests {
     }
 
     #[test]
+    fn the_window_takes_an_eighth_of_the_cap() {
+        // The figures README.md gives ("Memory: one buffer, one cap").
+        assert_eq!(crate::sinks::Finished::BOOKKEEPING, 320);
+        assert_eq!(Buffer::new(32 * 1024 * 1024).window(), 13_107);
+        assert_eq!(
+            Buffer::new(64 * 1024).window(),
+            512,
+            "never below a legacy batch"
+        );
+    }
+
+    #[test]
     fn a_tampered_spill_is_reported_not_trusted() {
         let (dir, setup, file) = fresh();
         let buffer = Buffer::new(0);

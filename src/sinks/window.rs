@@ -93,7 +93,10 @@ impl Fanout {
     #[cfg(test)]
     fn backlog(&self) -> (usize, usize) {
         let state = self.state.lock();
-        (state.backlog.iter().map(|r| r.count).sum(), state.backlog.len())
+        (
+            state.backlog.iter().map(|r| r.count).sum(),
+            state.backlog.len(),
+        )
     }
 
     /// Hands `finished` to each of these sinks that it is owed to, if the window has room and
@@ -115,7 +118,11 @@ impl Fanout {
         }
         let seq = finished.seq;
         match state.backlog.back_mut() {
-            Some(run) if run.seq + run.count as u64 == seq && run.last.followed_by(&at) && run.owed == owed => {
+            Some(run)
+                if run.seq + run.count as u64 == seq
+                    && run.last.followed_by(&at)
+                    && run.owed == owed =>
+            {
                 run.count += 1;
                 run.last = at;
             }
@@ -235,7 +242,9 @@ impl Fanout {
     /// An event of the backlog that cannot be read back: failed at every sink, and settled so
     /// that `flush` does not wait for it.
     fn lost(&self, seq: u64, at: Option<SpoolRef>, now: &[&dyn Sink], carried: bool, why: &str) {
-        log::warn(format_args!("spool: an event waiting for delivery is lost: {why}"));
+        log::warn(format_args!(
+            "spool: an event waiting for delivery is lost: {why}"
+        ));
         for sink in now {
             LEDGER.record_failed(sink.kind());
         }
@@ -307,7 +316,13 @@ mod tests {
                 };
                 let payload = serde_json::to_vec(&record).unwrap();
                 let at = spool.append(&payload).unwrap();
-                ready.push(Finished::new(first + i as u64, &record, payload, Some(at), durable.clone()));
+                ready.push(Finished::new(
+                    first + i as u64,
+                    &record,
+                    payload,
+                    Some(at),
+                    durable.clone(),
+                ));
                 ids.push(record.id);
             }
             spool.commit().unwrap();
@@ -318,7 +333,10 @@ mod tests {
         assert_eq!(sink.lock().len(), window, "the sink holds a window's worth");
         let (waiting, runs) = fanout.backlog();
         assert_eq!(waiting, count - window);
-        assert!(runs <= 2, "{runs} runs for {waiting} events in one segment or two");
+        assert!(
+            runs <= 2,
+            "{runs} runs for {waiting} events in one segment or two"
+        );
 
         // The ingest comes back: each event the sink is done with makes room for the next.
         let mut seen = Vec::new();
@@ -332,13 +350,21 @@ mod tests {
                 event.done(SinkKind::Sentry, Ok(()));
             }
         }
-        let expected: Vec<(u64, String)> = (0..count).map(|i| (first + i as u64, ids[i].clone())).collect();
+        let expected: Vec<(u64, String)> = (0..count)
+            .map(|i| (first + i as u64, ids[i].clone()))
+            .collect();
         assert_eq!(seen.len(), count);
-        assert!(seen == expected, "every event once, in the order handed over");
+        assert!(
+            seen == expected,
+            "every event once, in the order handed over"
+        );
         assert_eq!(fanout.backlog(), (0, 0));
         assert_eq!(fanout.state.lock().alive, 0);
         drop((fanout, durable));
-        assert!(!dir.join("spool").read_dir().unwrap().any(|_| true), "every record settled");
+        assert!(
+            !dir.join("spool").read_dir().unwrap().any(|_| true),
+            "every record settled"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

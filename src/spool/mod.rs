@@ -220,7 +220,10 @@ impl Spool {
             };
             offset += n as u64;
             line.pop();
-            each(at, record::check(&line).ok_or("spool record damaged on disk"));
+            each(
+                at,
+                record::check(&line).ok_or("spool record damaged on disk"),
+            );
         }
         Ok(())
     }
