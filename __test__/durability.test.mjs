@@ -8,7 +8,7 @@
 // Children get an empty environment: every option is written into their source.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
@@ -307,6 +307,92 @@ for (const variant of ['end of script', 'process.exit(0)', 'SIGTERM']) {
     await assertNormalized(eventsOf(accepted(rx)));
   });
 }
+
+test("past the sinks' window (issue 15): events wait in the spool only, and the next start delivers each to every sink once", async () => {
+  const port = await closedPort();
+  const dataDir = tempDir();
+  // 256 KiB gives the least window, 512 events: of 3,000 events waiting for two sinks that are
+  // down, the sinks hold 512 and the rest are runs of spool records; after the restart the
+  // replayed ones go through the window again, read forward from the spool as it drains.
+  const options = {
+    dsn: dsnAt(port),
+    legacyEndpoint: legacyAt(port),
+    legacyMaxRequestsPerMinute: 120,
+    dataDir,
+    maxQueueMemoryBytes: 256 * 1024,
+  };
+  const first = await child(
+    `
+    tracker.init(${J(options)});
+    const ids = [];
+    for (let i = 0; i < 3000; i++) ids.push(tracker.trackError(new Error('past the window ' + i), { i }));
+    while (tracker.stats().spooled < 3000) await new Promise((r) => setTimeout(r, 20));
+    console.log(ids.join('\\n'));
+  `,
+    { timeoutMs: 120000 },
+  );
+  assert.equal(first.code, 0, first.stderr);
+  const ids = idLines(first.stdout);
+  assert.equal(ids.length, 3000);
+
+  const rx = await receiver({ port });
+  const second = await child(
+    `
+    tracker.init(${J(options)});
+    const ok = await tracker.flush(120000);
+    console.log(JSON.stringify({ ok, stats: tracker.stats() }));
+  `,
+    { timeoutMs: 180000 },
+  );
+  assert.equal(second.code, 0, second.stderr);
+  const out = JSON.parse(second.stdout.trim().split('\n').at(-1));
+  assert.equal(out.ok, true, `flush after restart: ${J(out.stats)}\n${second.stderr}`);
+  assert.equal(out.stats.replayed, 3000, J(out.stats));
+  assert.deepEqual(sorted(acceptedIds(rx)), sorted(ids), 'every event reached Sentry once');
+  assert.deepEqual(sorted(acceptedLegacyIds(rx)), sorted(ids), 'every event reached the legacy endpoint once');
+  assert.deepEqual(rx.problems, []);
+});
+
+test("past the sinks' window (issue 15): when the ingest comes back, the same process delivers each event to every sink once", async () => {
+  const port = await closedPort();
+  const gate = join(tempDir(), 'gate');
+  // As above, a window of 512 events: once the sinks give one back, the next is read from the
+  // spool, the only way the other 2,488 events reach them.
+  const options = {
+    dsn: dsnAt(port),
+    legacyEndpoint: legacyAt(port),
+    legacyMaxRequestsPerMinute: 120,
+    dataDir: tempDir(),
+    maxQueueMemoryBytes: 256 * 1024,
+  };
+  const running = child(
+    `
+    import { existsSync, writeFileSync } from 'node:fs';
+    tracker.init(${J(options)});
+    const ids = [];
+    for (let i = 0; i < 3000; i++) ids.push(tracker.trackError(new Error('past the window ' + i), { i }));
+    while (tracker.stats().spooled < 3000) await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(${J(gate)}, 'waiting');
+    while (!existsSync(${J(gate)} + '.up')) await new Promise((r) => setTimeout(r, 20));
+    const ok = await tracker.flush(120000);
+    console.log(ids.join('\\n'));
+    console.log(JSON.stringify({ ok, stats: tracker.stats() }));
+  `,
+    { timeoutMs: 180000 },
+  );
+  await waitForFile(gate, 120000);
+  const rx = await receiver({ port });
+  writeFileSync(`${gate}.up`, '');
+  const res = await running;
+  assert.equal(res.code, 0, res.stderr);
+  const ids = idLines(res.stdout);
+  assert.equal(ids.length, 3000);
+  const out = JSON.parse(res.stdout.trim().split('\n').at(-1));
+  assert.equal(out.ok, true, `flush: ${J(out.stats)}\n${res.stderr}`);
+  assert.deepEqual(sorted(acceptedIds(rx)), sorted(ids), 'every event reached Sentry once');
+  assert.deepEqual(sorted(acceptedLegacyIds(rx)), sorted(ids), 'every event reached the legacy endpoint once');
+  assert.deepEqual(rx.problems, []);
+});
 
 for (const damage of ['garbage appended', 'last record cut in half']) {
   test(`corrupted spool tail (${damage}): intact records are replayed, damage is skipped with a warning`, async () => {

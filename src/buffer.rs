@@ -17,6 +17,13 @@
 //! 3. **Finished events** (scrubbed) are always written to the spool first; they also stay in
 //!    memory for the sinks while the total is under the cap, and past it the sinks read them
 //!    back from the spool when they send them.
+//! 4. **The sinks hold a window of finished events**, not all of them (`sinks/window.rs`):
+//!    each event they hold costs bookkeeping (ids, counters, a place in each sender's queue)
+//!    whether or not its payload is in memory, so they hold at most `window()` per setup, and
+//!    the rest wait in the spool only, remembered as runs of consecutive records (one per
+//!    8 MiB segment in a storm) and read forward as the sinks make room. An eighth of the cap
+//!    is set aside for that bookkeeping; raw captures and payloads share the rest. So what
+//!    memory holds for waiting errors does not grow with their count.
 //!
 //! If the spill file cannot be written (no spool directory, a full disk), captures wait in
 //! memory past the cap rather than be lost, with one warning.
@@ -62,6 +69,8 @@ pub struct Buffer {
     raw: AtomicUsize,
     /// Bytes of finished events the sinks hold in memory.
     finished: AtomicUsize,
+    /// Bookkeeping of the events in the sinks' windows.
+    window: AtomicUsize,
     /// Captures in the spill file, not yet read back.
     spilled: AtomicUsize,
     queue: Sender<(Job, usize)>,
@@ -76,6 +85,7 @@ impl Buffer {
             cap: AtomicUsize::new(cap),
             raw: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
+            window: AtomicUsize::new(0),
             spilled: AtomicUsize::new(0),
             queue,
             taken,
@@ -90,7 +100,14 @@ impl Buffer {
 
     /// Bytes held in memory for waiting errors.
     pub fn held(&self) -> usize {
-        self.raw.load(Relaxed) + self.finished.load(Relaxed)
+        self.raw.load(Relaxed) + self.finished.load(Relaxed) + self.window.load(Relaxed)
+    }
+
+    /// Whether `bytes` more of captures or payloads fit: they share the cap less the eighth
+    /// set aside for the windows' bookkeeping.
+    fn room_for(&self, bytes: usize) -> bool {
+        let cap = self.cap.load(Relaxed);
+        self.raw.load(Relaxed) + self.finished.load(Relaxed) + bytes <= cap - cap / 8
     }
 
     /// The cap in force.
@@ -117,7 +134,7 @@ impl Buffer {
     /// Never blocks on another thread, never drops.
     pub fn push(&self, job: Job) {
         let weight = job.weight();
-        if self.spilled.load(Relaxed) == 0 && self.held() + weight <= self.cap.load(Relaxed) {
+        if self.spilled.load(Relaxed) == 0 && self.room_for(weight) {
             self.hold(job, weight);
             return;
         }
@@ -179,11 +196,29 @@ impl Buffer {
     /// Decides whether a finished event of `bytes` also stays in memory (else the sinks read
     /// it back from the spool), and counts it if so. `release_finished` gives it back.
     pub fn keep_finished(&self, bytes: usize) -> bool {
-        let keep = self.held() + bytes <= self.cap.load(Relaxed);
+        let keep = self.room_for(bytes);
         if keep {
             self.finished.fetch_add(bytes, Relaxed);
         }
         keep
+    }
+
+    /// Counts the bookkeeping of an event taking a place in a sinks' window; `window` bounds
+    /// how many do.
+    pub fn hold_window(&self, bytes: usize) {
+        self.window.fetch_add(bytes, Relaxed);
+    }
+
+    pub fn release_window(&self, bytes: usize) {
+        self.window.fetch_sub(bytes, Relaxed);
+    }
+
+    /// How many finished events a setup's sinks hold at once (`sinks/window.rs`); the rest
+    /// wait in the spool only. An eighth of the cap goes to their bookkeeping, within bounds:
+    /// at least a legacy batch's worth (512 events, some 170 KB), so a small cap still fills a
+    /// request.
+    pub fn window(&self) -> usize {
+        (self.cap.load(Relaxed) / 8 / crate::sinks::Finished::BOOKKEEPING).clamp(512, 65_536)
     }
 
     pub fn release_finished(&self, bytes: usize) {
@@ -405,6 +440,18 @@ mod tests {
         assert_eq!(buffer.pop().map(|j| j.seq), Some(50));
         drop(setup);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_window_takes_an_eighth_of_the_cap() {
+        // The figures README.md gives ("Memory: one buffer, one cap").
+        assert_eq!(crate::sinks::Finished::BOOKKEEPING, 320);
+        assert_eq!(Buffer::new(32 * 1024 * 1024).window(), 13_107);
+        assert_eq!(
+            Buffer::new(64 * 1024).window(),
+            512,
+            "never below a legacy batch"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::ledger::SinkKind;
 use crate::log;
 use crate::options::{Config, ConfigError};
 use crate::scrub::{self, Scrubber};
-use crate::sinks::{self, Finished, Sink};
+use crate::sinks::{self, Fanout, Finished};
 use crate::spool::{Durable, Spool};
 use std::sync::Arc;
 
@@ -17,7 +17,8 @@ pub struct Setup {
     pub config: Config,
     pub host: Host,
     pub scrubber: Scrubber,
-    pub sinks: Vec<Box<dyn Sink>>,
+    /// The sinks, and the window of events they hold (`sinks/window.rs`).
+    pub sinks: Arc<Fanout>,
     pub durable: Arc<Durable>,
 }
 
@@ -48,33 +49,25 @@ impl Setup {
                 (None, Some(problem))
             }
         };
+        let durable = Arc::new(Durable {
+            spool,
+            audit: Audit::new(config.data_dir.join("audit"), config.audit_retention_days),
+            problem,
+            release: config.release.as_deref().map(Arc::from),
+            environment: Some(Arc::from(config.environment.as_str())),
+        });
         Ok(Setup {
             scrubber: Scrubber::sharing(&config.scrub, scrub::process_memory()),
-            sinks: sinks::for_config(&config),
-            durable: Arc::new(Durable {
-                spool,
-                audit: Audit::new(config.data_dir.join("audit"), config.audit_retention_days),
-                problem,
-                release: config.release.as_deref().map(Arc::from),
-                environment: Some(Arc::from(config.environment.as_str())),
-            }),
+            sinks: Fanout::new(sinks::for_config(&config), durable.clone()),
+            durable,
             config,
             host,
         })
     }
 
-    /// The sinks this setup has among `owed`.
-    fn sinks_for(&self, owed: &[SinkKind]) -> Vec<&dyn Sink> {
-        self.sinks
-            .iter()
-            .filter(|s| owed.contains(&s.kind()))
-            .map(|s| s.as_ref())
-            .collect()
-    }
-
     /// Whether this setup has any of the sinks in `owed`.
     pub fn serves(&self, owed: &[SinkKind]) -> bool {
-        !self.sinks_for(owed).is_empty()
+        !self.sinks.sinks_for(owed).is_empty()
     }
 
     /// The kinds of this setup's sinks: what a freshly finished event is owed to.
@@ -83,13 +76,10 @@ impl Setup {
     }
 
     /// The one fan-out, for the worker's events and replayed ones alike: hands `finished` to
-    /// each of this setup's sinks that it is owed to. Those it is owed to that this setup
-    /// lacks keep it owed in the spool, untouched, for a start that has them.
+    /// each of this setup's sinks that it is owed to, within their window
+    /// (`sinks/window.rs`). Those it is owed to that this setup lacks keep it owed in the
+    /// spool, untouched, for a start that has them.
     pub fn hand_over(&self, finished: Finished, owed: &[SinkKind]) {
-        let now = self.sinks_for(owed);
-        let finished = Arc::new(finished.owed(now.len(), now.len() < owed.len()));
-        for sink in now {
-            sink.submit(finished.clone());
-        }
+        self.sinks.hand_over(finished, owed);
     }
 }

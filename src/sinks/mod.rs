@@ -8,6 +8,9 @@ mod http;
 pub mod legacy;
 pub mod outbox;
 pub mod sentry;
+mod window;
+
+pub use window::Fanout;
 
 use crate::audit::{Action, Subject};
 use crate::buffer::BUFFER;
@@ -73,6 +76,27 @@ pub struct Finished {
     on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
     /// Not an error (release health, a client report): not audited, counted apart.
     pub sessions: bool,
+    /// The window of its setup's sinks it holds a place in, given back when it is released.
+    window: Option<Arc<Fanout>>,
+}
+
+/// The few fields of a spool record an event in the window keeps in memory.
+#[derive(serde::Deserialize)]
+struct Head {
+    id: String,
+    fingerprint: String,
+    event: HeadEvent,
+    /// Present on a non-event record (release health, a client report).
+    #[serde(default)]
+    sessions: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct HeadEvent {
+    #[serde(default)]
+    release: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
 }
 
 impl Finished {
@@ -87,6 +111,42 @@ impl Finished {
         spooled: Option<SpoolRef>,
         durable: Arc<Durable>,
     ) -> Self {
+        let head = Head {
+            id: record.id.clone(),
+            fingerprint: record.fingerprint.clone(),
+            event: HeadEvent {
+                release: record.event.release.as_deref().map(str::to_owned),
+                environment: record.event.environment.as_deref().map(str::to_owned),
+            },
+            sessions: record.sessions.as_ref().map(|_| serde::de::IgnoredAny),
+        };
+        Self::with_head(seq, head, payload, spooled, durable)
+    }
+
+    /// An event read back from the spool at `at` to refill the window (`window.rs`); `None`
+    /// when the record does not parse.
+    fn from_spool(seq: u64, payload: &[u8], at: SpoolRef, durable: Arc<Durable>) -> Option<Self> {
+        let head: Head = serde_json::from_slice(payload).ok()?;
+        Some(Self::with_head(
+            seq,
+            head,
+            payload.to_vec(),
+            Some(at),
+            durable,
+        ))
+    }
+
+    /// What an event in the window costs in memory besides its payload, as the buffer counts
+    /// it: this struct, its ids, and its place in each sender's queue.
+    pub const BOOKKEEPING: usize = std::mem::size_of::<Finished>() + 128;
+
+    fn with_head(
+        seq: u64,
+        head: Head,
+        payload: Vec<u8>,
+        spooled: Option<SpoolRef>,
+        durable: Arc<Durable>,
+    ) -> Self {
         let body = if spooled.is_none() || BUFFER.keep_finished(payload.len()) {
             Body::Memory(payload.into())
         } else {
@@ -94,10 +154,10 @@ impl Finished {
         };
         Finished {
             seq,
-            id: record.id.clone(),
-            fingerprint: record.fingerprint.clone(),
-            release: shared(record.event.release.as_deref(), &durable.release),
-            environment: shared(record.event.environment.as_deref(), &durable.environment),
+            id: head.id,
+            fingerprint: head.fingerprint,
+            release: shared(head.event.release.as_deref(), &durable.release),
+            environment: shared(head.event.environment.as_deref(), &durable.environment),
             body,
             spooled,
             durable,
@@ -105,7 +165,8 @@ impl Finished {
             retrying: AtomicUsize::new(0),
             carried: false,
             on_release: None,
-            sessions: record.sessions.is_some(),
+            sessions: head.sessions.is_some(),
+            window: None,
         }
     }
 
@@ -247,6 +308,9 @@ impl Drop for Finished {
         }
         if let (Body::Memory(bytes), Some(_)) = (&self.body, self.spooled) {
             BUFFER.release_finished(bytes.len());
+        }
+        if let Some(window) = self.window.take() {
+            window.released();
         }
     }
 }

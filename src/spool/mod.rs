@@ -69,6 +69,24 @@ pub struct SpoolRef {
     len: u32,
 }
 
+impl SpoolRef {
+    /// Whether `next` is the record written right after this one, in the same segment: a
+    /// stretch of such records is read back by its first position and a count
+    /// ([`Spool::read_run`]).
+    pub fn followed_by(&self, next: &SpoolRef) -> bool {
+        next.segment == self.segment && next.offset == self.offset + u64::from(self.len)
+    }
+
+    /// Where the record after this one starts (its length not known yet).
+    pub fn after(&self) -> SpoolRef {
+        SpoolRef {
+            segment: self.segment,
+            offset: self.offset + u64::from(self.len),
+            len: 0,
+        }
+    }
+}
+
 pub struct Spool {
     dir: PathBuf,
     /// Held for the life of the spool: tells other processes this directory is in use.
@@ -179,6 +197,44 @@ impl Spool {
         record::check(line)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| io::Error::other("spool record damaged on disk"))
+    }
+
+    /// Reads back up to `count` consecutive records from `from` on, in order, calling `each`
+    /// with where each lies and its payload (or why it cannot be had). Stops early, with the
+    /// error, only when the segment cannot be opened or ends before `count` records.
+    pub fn read_run(
+        &self,
+        from: SpoolRef,
+        count: usize,
+        mut each: impl FnMut(SpoolRef, Result<&[u8], &'static str>),
+    ) -> io::Result<()> {
+        use std::io::BufRead;
+        let mut file = files::read_regular(&self.segment_path(from.segment))?;
+        file.seek(SeekFrom::Start(from.offset))?;
+        let mut reader = io::BufReader::with_capacity(256 * 1024, file);
+        let mut offset = from.offset;
+        let mut line = Vec::new();
+        for _ in 0..count {
+            line.clear();
+            let n = (&mut reader)
+                .take(record::MAX_RECORD as u64 + 10)
+                .read_until(b'\n', &mut line)?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                return Err(io::Error::other("spool segment ends before its records"));
+            }
+            let at = SpoolRef {
+                segment: from.segment,
+                offset,
+                len: n as u32,
+            };
+            offset += n as u64;
+            line.pop();
+            each(
+                at,
+                record::check(&line).ok_or("spool record damaged on disk"),
+            );
+        }
+        Ok(())
     }
 
     /// Notes that `sink` is done with event `id`: after a restart it is not sent there again.

@@ -42,6 +42,41 @@ struct Ack {
     sink: String,
 }
 
+/// Which sinks have which event, as `acks.log` says. A process that delivered to one sink
+/// while another was down leaves an ack per event, all held at once while its spool is
+/// replayed: the ids this tracker writes (32 lowercase hex digits) are kept as a number, some
+/// 33 bytes of table an ack rather than two strings and their allocations (over 100); any
+/// other id (a forged log) is kept as text.
+#[derive(Default)]
+struct Acked {
+    ids: HashSet<(u128, u8)>,
+    other: HashSet<(String, String)>,
+}
+
+impl Acked {
+    fn key(id: &str, sink: &str) -> Option<(u128, u8)> {
+        let sink = SinkKind::from_name(sink)? as u8;
+        let hex = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        hex.then(|| u128::from_str_radix(id, 16).ok())
+            .flatten()
+            .map(|id| (id, sink))
+    }
+
+    fn insert(&mut self, id: String, sink: String) {
+        match Self::key(&id, &sink) {
+            Some(key) => self.ids.insert(key),
+            None => self.other.insert((id, sink)),
+        };
+    }
+
+    fn contains(&self, id: &str, sink: &str) -> bool {
+        match Self::key(id, sink) {
+            Some(key) => self.ids.contains(&key),
+            None => self.other.contains(&(id.to_owned(), sink.to_owned())),
+        }
+    }
+}
+
 /// Every unlocked spool directory under `data_dir` other than `ours`, oldest name first.
 pub fn find(data_dir: &Path, ours: &Spool) -> Vec<Orphan> {
     let Ok(entries) = fs::read_dir(Spool::root(data_dir)) else {
@@ -71,10 +106,10 @@ impl Orphan {
     /// record at a time; returns how many records were damaged (and skipped).
     pub fn read(&self, mut each: impl FnMut(Recovered)) -> usize {
         let mut corrupt = 0;
-        let mut acked: HashSet<(String, String)> = HashSet::new();
+        let mut acked = Acked::default();
         corrupt += lines(&self.dir.join("acks.log"), |payload| {
             if let Ok(a) = serde_json::from_slice::<Ack>(payload) {
-                acked.insert((a.id, a.sink));
+                acked.insert(a.id, a.sink);
             }
         });
         let mut segments: Vec<PathBuf> = fs::read_dir(&self.dir)
@@ -94,7 +129,7 @@ impl Orphan {
                 let sinks: Vec<SinkKind> = head
                     .sinks
                     .iter()
-                    .filter(|s| !acked.contains(&(head.id.clone(), (*s).clone())))
+                    .filter(|s| !acked.contains(&head.id, s))
                     .filter_map(|s| SinkKind::from_name(s))
                     .collect();
                 if !sinks.is_empty() {
@@ -138,5 +173,28 @@ fn lines(path: &Path, each: impl FnMut(&[u8])) -> usize {
             log::warn(format_args!("spool: not reading {}: {e}", path.display()));
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_of_our_ids_are_kept_as_numbers_and_any_other_as_text() {
+        let mut acked = Acked::default();
+        let id = "0123456789abcdef0123456789abcdef";
+        acked.insert(id.into(), "sentry".into());
+        acked.insert("forged".into(), "legacy".into());
+        acked.insert(id.to_uppercase(), "legacy".into());
+        assert!(acked.contains(id, "sentry"));
+        assert!(!acked.contains(id, "legacy"), "acked at sentry only");
+        assert!(acked.contains("forged", "legacy"));
+        assert!(acked.contains(&id.to_uppercase(), "legacy"));
+        assert!(
+            !acked.contains(&id.to_uppercase(), "sentry"),
+            "ids compare as their text does"
+        );
+        assert_eq!((acked.ids.len(), acked.other.len()), (1, 2));
     }
 }
