@@ -218,6 +218,18 @@ function prepare(variant, tarballs) {
   mkdirSync(join(app, 'app', 'api', 'load'), { recursive: true });
   writeFileSync(join(app, 'app', 'api', 'load', 'route.ts'), LOAD_ROUTE);
   for (const [file, text] of Object.entries(FILES[variant] ?? {})) writeFileSync(join(app, file), text);
+  // The browser half (Sentry's browser SDK, the tunnel route, the screening form and the
+  // postbuild that hides its maps) is not what this measures, and only this build has it:
+  // every variant runs without it, so the apps differ only in the server's tracker.
+  for (const file of ['instrumentation-client.ts', 'app/monitoring', 'app/screen', 'app/global-error.tsx']) {
+    rmSync(join(app, file), { recursive: true, force: true });
+  }
+  {
+    const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8'));
+    delete pkg.scripts.postbuild;
+    delete pkg.dependencies['@sentry/browser'];
+    writeFileSync(join(app, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
+  }
   const started = Date.now();
   if (variant === 'ours' || variant === 'baseline') {
     const from =
