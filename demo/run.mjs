@@ -40,8 +40,13 @@ const site = (exception) => {
   const frame = exception.stacktrace?.frames?.at(-1);
   return frame ? `${frame.function ?? '?'} (${frame.filename}:${frame.lineno}:${frame.colno})` : '(no stack)';
 };
-console.log(`Sentry received ${ingest.events.length} events:`);
-for (const event of ingest.events) {
+// The event the ingest answered 503 arrives twice: refused, then retried. Listed once.
+const distinct = [...new Map(ingest.events.map((e) => [e.event_id, e])).values()];
+console.log(
+  `Sentry received ${distinct.length} events (${ingest.events.length} requests: the first was ` +
+    `answered 503 on purpose and retried):`,
+);
+for (const event of distinct) {
   const chain = event.exception.values;
   const main = chain.at(-1);
   console.log(`  ${event.event_id}  [${event.level ?? 'error'}] ${main.type}: ${main.value}`);
