@@ -33,26 +33,22 @@ const { fastTrackError, isNextControlFlow } = require('./src/capture/fast.js');
 const trackErrorFast = fastTrackError(binding);
 module.exports.trackError = function trackError(error, context, scope) {
   if (isNextControlFlow(error)) return '';
-  scopes.markError(false);
-  const id = trackErrorFast(error, context, scopes.scopeFor(scope));
+  const id = trackErrorFast(error, context, scopes.captureScope(scope, false));
   scopes.deliverBeforeFreeze();
   return id;
 };
 module.exports.onRequestError = function onRequestError(error, request, context) {
-  scopes.markError(true);
-  const id = binding.onRequestError(error, request, context, scopes.scopeFor(undefined));
+  const id = binding.onRequestError(error, request, context, scopes.captureScope(undefined, true));
   scopes.deliverBeforeFreeze();
   return id;
 };
 module.exports.errorResponse = function errorResponse(error, extra) {
-  scopes.markError(false);
-  const body = binding.errorResponse(error, extra, scopes.scopeFor(undefined));
+  const body = binding.errorResponse(error, extra, scopes.captureScope(undefined, false));
   scopes.deliverBeforeFreeze();
   return body;
 };
 module.exports.internalServerError = function internalServerError(error, extra) {
-  scopes.markError(false);
-  const response = binding.internalServerError(error, extra, scopes.scopeFor(undefined));
+  const response = binding.internalServerError(error, extra, scopes.captureScope(undefined, false));
   scopes.deliverBeforeFreeze();
   return response;
 };

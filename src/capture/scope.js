@@ -199,9 +199,9 @@ class HttpCrumb {
  * call's own scope), merged. `call` itself when there is nothing to merge, so the common path
  * allocates nothing.
  */
-function scopeFor(call) {
+function scopeFor(call, store = storage.getStore()) {
   try {
-    return merged(call);
+    return merged(call, store);
   } catch {
     // A getter or a Proxy in the call's scope threw: the capture never throws, so the scope
     // goes as given, and the native copy reads what it can of it.
@@ -209,8 +209,7 @@ function scopeFor(call) {
   }
 }
 
-function merged(call) {
-  const store = storage.getStore();
+function merged(call, store) {
   const layers = [processScope];
   if (store) {
     if (store.request) layers.push(store.request);
@@ -412,8 +411,7 @@ function endSession(session) {
  * handled it. An error captured after the response ended still moves the count, unless it was
  * handed over already.
  */
-function markError(crashed) {
-  const store = storage.getStore();
+function markError(crashed, store) {
   const session = store && store.session;
   if (!session) return;
   const status = crashed ? 'crashed' : 'errored';
@@ -424,6 +422,16 @@ function markError(crashed) {
     counts[status] += 1;
   }
   session.status = status;
+}
+
+/**
+ * For an error being captured: marks the request's session errored (`crashed` when Next.js
+ * reported it) and returns the merged scope, reading the request's store once for both.
+ */
+function captureScope(call, crashed) {
+  const store = storage.getStore();
+  markError(crashed, store);
+  return scopeFor(call, store);
 }
 
 /** Hands the counts to the native side: when a minute has passed since last time, or `now`. */
@@ -528,7 +536,7 @@ module.exports = {
   connect,
   deliverBeforeFreeze,
   handOverSessions,
-  markError,
+  captureScope,
   currentScope,
   instrumentConsole,
   instrumentOutgoing,
